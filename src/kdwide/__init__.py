@@ -1,0 +1,42 @@
+"""kdwide: knowledge distillation in wide neural networks (Ji & Zhu, NeurIPS 2020), executable.
+
+Importing :mod:`kdwide` turns on JAX's float64 mode (``jax_enable_x64``): kernel solves and root
+finding need it (``conventions.md``). One module per concept of the paper:
+
+- :mod:`kdwide.losses`: the KD loss (S1).
+- :mod:`kdwide.effective_logit`: the effective student logit (C1) and its exact derivatives.
+- :mod:`kdwide.tasks`: inputs, teachers and labels (generated).
+- :mod:`kdwide.metrics`: measurements on logits and weight changes.
+- :mod:`kdwide.parameters`, :mod:`kdwide.results`: chapter parameters and results files.
+"""
+
+from __future__ import annotations
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+from kdwide.effective_logit import (  # noqa: E402
+    effective_logit,
+    effective_logit_rho_derivative,
+    stationarity_residual,
+)
+from kdwide.losses import (  # noqa: E402
+    binary_cross_entropy_with_logits,
+    kd_loss,
+    kd_loss_gradient,
+    kd_loss_per_sample,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "binary_cross_entropy_with_logits",
+    "effective_logit",
+    "effective_logit_rho_derivative",
+    "kd_loss",
+    "kd_loss_gradient",
+    "kd_loss_per_sample",
+    "stationarity_residual",
+]

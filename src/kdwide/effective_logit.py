@@ -1,0 +1,267 @@
+r"""The effective student logit of Corollary 1 (claim C1).
+
+A wide student reaches a global minimum of every per-sample loss, so on a training point its logit
+:math:`\hat z` solves
+
+.. math::
+
+    g(\hat z) = \frac{\rho}{T}\big(\sigma(\hat z/T) - \sigma(z_t/T)\big) + (1-\rho)\big(\sigma(\hat z) - y_g\big) = 0 .
+
+Cancellation-free form
+----------------------
+Write :math:`s = 2y_g - 1`. Replacing :math:`(\hat z, z_t)` by :math:`(s\hat z, s z_t)` maps the
+:math:`y_g = 0` equation onto the :math:`y_g = 1` one, so :math:`z_{s,\mathrm{eff}} = s\,h(s z_t)` where
+:math:`h(b)` is the root for :math:`y_g = 1`. For :math:`y_g = 1` the root lies right of the teacher,
+:math:`\hat z = b + d` with :math:`d > 0`, and with the identity
+
+.. math:: \sigma(u) - \sigma(v) = -\sigma(u)\,\sigma(-v)\,\mathrm{expm1}(v - u)
+
+the equation (both sides positive) becomes, after taking logarithms,
+
+.. math::
+
+    G(d) = \log\frac{\rho}{T(1-\rho)} + \log\sigma\!\Big(\frac{b+d}{T}\Big) + \log\sigma\!\Big(-\frac bT\Big)
+           + \log\big(-\mathrm{expm1}(-d/T)\big) + \mathrm{softplus}(b + d) = 0 .
+
+Every term is computed without cancellation, :math:`G` is strictly increasing in :math:`d` and runs
+from :math:`-\infty` (at :math:`d = 0`) to :math:`+\infty`. The naive form instead subtracts two
+sigmoids that are equal in float64 once both arguments exceed ~37, and returns garbage for confident
+teachers at small :math:`\rho` (roots there reach :math:`|z| \approx 300`).
+
+We solve :math:`G = 0` in :math:`u = \log d` by Newton's method safeguarded with bisection inside an
+analytic bracket (derived in :func:`_bracket`), all in float64, vectorized over any shape.
+
+Derivatives
+-----------
+``jax.grad`` / ``jax.jvp`` with respect to ``z_teacher``, ``rho`` and ``temperature`` are exact, by the
+implicit function theorem applied to :math:`G` (a ``jax.custom_jvp``), not by differentiating the
+iterations. At :math:`\rho = 1` (where :math:`\hat z = z_t`) the one-sided derivative in :math:`\rho` is
+
+.. math:: \frac{\partial \hat z}{\partial \rho}\Big|_{\rho=1} = \frac{T^2\,(\sigma(z_t) - y_g)}{\sigma(z_t/T)\,\sigma(-z_t/T)},
+
+which grows like :math:`T^2 e^{|z_t|/T}` for a confidently wrong teacher (science note 3).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.custom_derivatives import SymbolicZero
+
+from kdwide.validation import (
+    check_finite,
+    check_hard_labels,
+    check_soft_ratio,
+    check_temperature,
+)
+
+__all__ = ["effective_logit", "effective_logit_rho_derivative", "stationarity_residual"]
+
+_LOG2 = 0.6931471805599453
+_MAX_ITERATIONS = 200
+_U_TOLERANCE = 1e-14
+
+
+def _log_sigmoid(x):
+    return jax.nn.log_sigmoid(x)
+
+
+def _objective(u, b, log_ratio, temperature):
+    """G and dG/du for the y_g = 1 problem, with d = exp(u)."""
+    d = jnp.exp(u)
+    z = b + d
+    value = (
+        log_ratio
+        + _log_sigmoid(z / temperature)
+        + _log_sigmoid(-b / temperature)
+        + jnp.log(-jnp.expm1(-d / temperature))
+        + jax.nn.softplus(z)
+    )
+    slope_d = (
+        jax.nn.sigmoid(-z / temperature) / temperature
+        + 1.0 / (temperature * jnp.expm1(d / temperature))
+        + jax.nn.sigmoid(z)
+    )
+    return value, slope_d * d
+
+
+def _bracket(b, rho, temperature, log_ratio):
+    r"""Analytic bracket ``[u_lo, u_hi]`` in ``u = log d`` with ``G(u_lo) < 0 < G(u_hi)``.
+
+    Upper: for :math:`z \ge \max(b, 0) + T\log 2` the two middle log-terms exceed :math:`-\log 2` each
+    and softplus(z) ≥ z, so :math:`G \ge z - c - 2\log 2` with
+    :math:`c = \log\frac{(1-\rho)T}{\rho} - \log\sigma(-b/T)`.
+    Lower: :math:`\log\sigma \le 0`, :math:`\log(-\mathrm{expm1}(-d/T)) \le \log(d/T)` and softplus is
+    increasing, so for :math:`d \le d_{hi}`: :math:`G \le \log\frac{\rho d}{T^2(1-\rho)} + \log\sigma(-b/T) + \mathrm{softplus}(b + d_{hi})`.
+    """
+    c = -log_ratio - _log_sigmoid(-b / temperature)
+    z_hi = jnp.maximum(jnp.maximum(b, 0.0) + temperature * _LOG2, c + 2.0 * _LOG2) + 1.0
+    d_hi = z_hi - b
+    u_hi = jnp.log(d_hi)
+    u_lo = (
+        -log_ratio
+        + jnp.log(temperature)  # log((1 - rho) T^2 / rho)
+        - _log_sigmoid(-b / temperature)
+        - jax.nn.softplus(b + d_hi)
+        - 1.0
+    )
+    u_lo = jnp.clip(u_lo, -700.0, u_hi - 1e-3)
+    return u_lo, u_hi
+
+
+def _solve_positive_label(b, rho, temperature):
+    """Root z > b of the y_g = 1 equation for rho in (0, 1). All inputs broadcast, float64."""
+    log_ratio = jnp.log(rho) - jnp.log(temperature) - jnp.log1p(-rho)
+    lo, hi = _bracket(b, rho, temperature, log_ratio)
+    u0 = hi
+
+    def cond(state):
+        _, _, _, step, it = state
+        return jnp.logical_and(it < _MAX_ITERATIONS, jnp.any(jnp.abs(step) > _U_TOLERANCE * (1.0 + jnp.abs(state[0]))))
+
+    def body(state):
+        u, lo, hi, _, it = state
+        value, slope = _objective(u, b, log_ratio, temperature)
+        lo = jnp.where(value < 0, u, lo)
+        hi = jnp.where(value > 0, u, hi)
+        newton = u - value / slope
+        ok = jnp.isfinite(newton) & (newton > lo) & (newton < hi)
+        new_u = jnp.where(ok, newton, 0.5 * (lo + hi))
+        new_u = jnp.where(value == 0, u, new_u)
+        return new_u, lo, hi, new_u - u, it + 1
+
+    init = (u0, lo, hi, jnp.full_like(u0, jnp.inf), 0)
+    u, *_ = lax.while_loop(cond, body, init)
+    return b + jnp.exp(u)
+
+
+def _prepare(z_teacher, y_hard, rho, temperature):
+    dtype = jnp.float64
+    sign = 2.0 * jnp.asarray(y_hard, dtype) - 1.0
+    arrays = jnp.broadcast_arrays(
+        jnp.asarray(z_teacher, dtype), sign, jnp.asarray(rho, dtype), jnp.asarray(temperature, dtype)
+    )
+    return arrays
+
+
+@jax.custom_jvp
+def _effective_logit(z_teacher, sign, rho, temperature):
+    interior = (rho > 0) & (rho < 1)
+    safe_rho = jnp.where(interior, rho, 0.5)
+    root = sign * _solve_positive_label(sign * z_teacher, safe_rho, temperature)
+    out = jnp.where(interior, root, z_teacher)
+    return jnp.where(rho == 0, sign * jnp.inf, out)
+
+
+def _effective_logit_jvp(primals, tangents):
+    z_teacher, sign, rho, temperature = primals
+    dz_teacher, _, drho, dtemperature = tangents
+    z = _effective_logit(z_teacher, sign, rho, temperature)
+    partials = _partials(z, z_teacher, sign, rho, temperature)
+    tangent = jnp.zeros_like(z)
+    # Symbolic zeros are skipped, so the infinite rho-partial at rho = 0 never meets a zero tangent (no NaN).
+    for partial, direction in zip(partials, (dz_teacher, drho, dtemperature)):
+        if not isinstance(direction, SymbolicZero):
+            tangent = tangent + partial * direction
+    return z, tangent
+
+
+_effective_logit.defjvp(_effective_logit_jvp, symbolic_zeros=True)
+
+
+def _partials(z, z_teacher, sign, rho, temperature):
+    """∂z/∂z_teacher, ∂z/∂rho, ∂z/∂T at the root (implicit function theorem on G)."""
+    T = temperature
+    interior = (rho > 0) & (rho < 1)
+    safe_rho = jnp.where(interior, rho, 0.5)
+    b = sign * z_teacher
+    w = jnp.where(interior, sign * z, b + 1.0)  # y_g = 1 root; a harmless stand-in elsewhere
+    d = w - b
+    inv_expm1 = 1.0 / (T * jnp.expm1(d / T))
+    g_w = jax.nn.sigmoid(-w / T) / T + inv_expm1 + jax.nn.sigmoid(w)
+    g_b = -jax.nn.sigmoid(b / T) / T - inv_expm1
+    g_rho = 1.0 / safe_rho + 1.0 / (1.0 - safe_rho)
+    g_T = -1.0 / T - (w / T**2) * jax.nn.sigmoid(-w / T) + (b / T**2) * jax.nn.sigmoid(b / T) - (d / T) * inv_expm1
+    interior_teacher = -g_b / g_w  # dw/db; dz/dz_teacher = sign * dw/db * sign
+    interior_rho = -sign * g_rho / g_w
+    interior_T = -sign * g_T / g_w
+    # rho == 1: z = z_teacher, so dz/dz_teacher = 1, dz/dT = 0 and dz/drho is the one-sided limit.
+    boundary_rho = -sign * T**2 * jnp.exp(_log_sigmoid(-b) - _log_sigmoid(b / T) - _log_sigmoid(-b / T))
+    at_one = rho == 1
+    # rho == 0: z = ±inf whatever z_teacher and T are; dz/drho is the limit -sign * inf.
+    partial_teacher = jnp.where(interior, interior_teacher, jnp.where(at_one, 1.0, 0.0))
+    partial_rho = jnp.where(interior, interior_rho, jnp.where(at_one, boundary_rho, -sign * jnp.inf))
+    partial_T = jnp.where(interior, interior_T, 0.0)
+    return partial_teacher, partial_rho, partial_T
+
+
+def effective_logit(z_teacher, y_hard, *, rho, temperature) -> jax.Array:
+    r"""Effective student logit :math:`z_{s,\mathrm{eff}}(z_t, y_g)`: the exact root of C1.
+
+    Args:
+      z_teacher: teacher logits :math:`z_t`, any shape.
+      y_hard: ground-truth labels :math:`y_g \in \{0, 1\}`, broadcastable with ``z_teacher``.
+      rho: soft ratio :math:`\rho \in [0, 1]` (scalar or broadcastable array).
+      temperature: :math:`T > 0` (scalar or broadcastable array).
+
+    Returns:
+      float64 array of the broadcast shape. :math:`\rho = 1` returns ``z_teacher`` exactly;
+      :math:`\rho = 0` returns :math:`+\infty` where ``y_hard = 1`` and :math:`-\infty` where ``y_hard = 0``.
+      Relative error below 1e-12 in practice (tested ≤ 1e-6 against 50-digit arithmetic over
+      :math:`\rho \in [10^{-3}, 1]`, :math:`T \in [0.1, 10]`, :math:`|z_t| \le 30`).
+
+    Raises:
+      ValueError: ``rho`` outside [0, 1] or NaN, ``temperature`` ≤ 0 or not finite, ``y_hard`` not in
+        {0, 1}, ``z_teacher`` not finite, or shapes that do not broadcast.
+
+    ``jax.grad`` with respect to ``z_teacher``, ``rho`` or ``temperature`` is exact (implicit function
+    theorem); see the module docstring. Works under ``jax.jit`` and ``jax.vmap``.
+    """
+    check_soft_ratio(rho)
+    check_temperature(temperature)
+    check_hard_labels(y_hard)
+    check_finite(z_teacher, "z_teacher")
+    try:
+        jnp.broadcast_shapes(jnp.shape(z_teacher), jnp.shape(y_hard), jnp.shape(rho), jnp.shape(temperature))
+    except ValueError:
+        raise ValueError(
+            "shapes must broadcast: "
+            f"z_teacher {jnp.shape(z_teacher)}, y_hard {jnp.shape(y_hard)}, rho {jnp.shape(rho)}, "
+            f"temperature {jnp.shape(temperature)}"
+        ) from None
+    return _effective_logit(*_prepare(z_teacher, y_hard, rho, temperature))
+
+
+def effective_logit_rho_derivative(z_teacher, y_hard, *, rho, temperature) -> jax.Array:
+    r""":math:`\partial z_{s,\mathrm{eff}} / \partial \rho`, exact, elementwise (same arguments and shape as
+    :func:`effective_logit`). At :math:`\rho = 1` it is the one-sided (left) derivative. Needed by Result 3,
+    where :math:`\delta z_h = -\partial z_{s,\mathrm{eff}}/\partial\rho` is the change of the effective
+    logits when a little hard label is added.
+    """
+    check_soft_ratio(rho)
+    check_temperature(temperature)
+    check_hard_labels(y_hard)
+    check_finite(z_teacher, "z_teacher")
+    z_teacher, sign, rho_b, temperature_b = _prepare(z_teacher, y_hard, rho, temperature)
+    _, tangent = jax.jvp(
+        lambda r: _effective_logit(z_teacher, sign, r, temperature_b), (rho_b,), (jnp.ones_like(rho_b),)
+    )
+    return tangent
+
+
+def stationarity_residual(z_student, z_teacher, y_hard, *, rho, temperature) -> jax.Array:
+    r"""C1's left side :math:`d\ell/d\hat z` evaluated at ``z_student`` in a cancellation-free form.
+
+    Uses :math:`\sigma(u) - \sigma(v) = -\sigma(u)\sigma(-v)\,\mathrm{expm1}(v-u)`, so the residual of a
+    root is tiny relative to the two terms it balances (unlike the naive form, which rounds to 0 or to
+    one ulp of 1 for confident logits). Shapes broadcast; returns float64.
+    """
+    z_student, z_teacher, y_hard = (jnp.asarray(x, jnp.float64) for x in (z_student, z_teacher, y_hard))
+    u, v = z_student / temperature, z_teacher / temperature
+    high, low = jnp.maximum(u, v), jnp.minimum(u, v)
+    # sigma(high) - sigma(low) >= 0, with expm1 of a non-positive argument (no overflow).
+    gap = -jnp.exp(_log_sigmoid(high) + _log_sigmoid(-low)) * jnp.expm1(low - high)
+    soft = jnp.where(u >= v, gap, -gap)
+    hard = jnp.where(y_hard == 1, -jax.nn.sigmoid(-z_student), jax.nn.sigmoid(z_student))
+    return rho / temperature * soft + (1.0 - rho) * hard

@@ -1,0 +1,91 @@
+"""Input checks at the public boundary of :mod:`kdwide`.
+
+Every check raises :class:`ValueError` naming the parameter and its allowed range. Checks run only
+on concrete values: inside ``jax.jit`` / ``jax.grad`` the arguments are tracers and cannot be
+inspected, so the caller that traced the function is responsible for its inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "concrete",
+    "check_soft_ratio",
+    "check_temperature",
+    "check_hard_labels",
+    "check_finite",
+    "check_same_shape",
+    "check_positive_int",
+]
+
+
+def concrete(value: Any) -> np.ndarray | None:
+    """Return ``value`` as a NumPy array, or ``None`` if it is a JAX tracer (abstract value)."""
+    try:
+        return np.asarray(value)
+    except Exception:  # jax.errors.TracerArrayConversionError and friends
+        return None
+
+
+def check_soft_ratio(rho: Any, name: str = "rho") -> None:
+    """Soft ratio ρ must lie in [0, 1] (and not be NaN)."""
+    arr = concrete(rho)
+    if arr is None:
+        return
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise ValueError(f"{name} (soft ratio) must be a real number in [0, 1], got {rho!r}")
+    if np.any(np.isnan(arr)) or np.any(arr < 0) or np.any(arr > 1):
+        raise ValueError(f"{name} (soft ratio) must lie in [0, 1] and not be NaN, got {rho!r}")
+
+
+def check_temperature(temperature: Any, name: str = "temperature") -> None:
+    """Temperature T must be finite and > 0."""
+    arr = concrete(temperature)
+    if arr is None:
+        return
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise ValueError(f"{name} must be a real number > 0, got {temperature!r}")
+    if np.any(~np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"{name} must be finite and > 0 (T in (0, inf)), got {temperature!r}")
+
+
+def check_hard_labels(y_hard: Any, name: str = "y_hard") -> None:
+    """Hard labels must be 0 or 1."""
+    arr = concrete(y_hard)
+    if arr is None:
+        return
+    if arr.dtype == bool:
+        return
+    if not np.issubdtype(arr.dtype, np.number) or np.any(~np.isin(arr, (0, 1))):
+        raise ValueError(f"{name} (hard labels) must contain only 0 and 1, got values outside {{0, 1}}")
+
+
+def check_finite(value: Any, name: str) -> None:
+    """Array must be real and contain no NaN or infinity."""
+    arr = concrete(value)
+    if arr is None:
+        return
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise ValueError(f"{name} must be a real array, got dtype {arr.dtype}")
+    if np.any(~np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite (no NaN or infinity)")
+
+
+def check_same_shape(**arrays: Any) -> None:
+    """All named arrays must have the same shape."""
+    shapes = {name: np.shape(a) for name, a in arrays.items()}
+    if len(set(shapes.values())) > 1:
+        listed = ", ".join(f"{n} {s}" for n, s in shapes.items())
+        raise ValueError(f"shapes must match: {listed}")
+
+
+def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    """Integer ≥ ``minimum``; returns it as ``int``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
