@@ -6,7 +6,7 @@ import numpy as np
 
 from kdwide.validation import check_hard_labels, check_same_shape
 
-__all__ = ["label_change_jumps"]
+__all__ = ["label_change_jumps", "transfer_risk", "folded_angle", "classification_error"]
 
 
 def label_change_jumps(z: np.ndarray, y_hard: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -29,3 +29,35 @@ def label_change_jumps(z: np.ndarray, y_hard: np.ndarray) -> tuple[np.ndarray, n
     indices = np.flatnonzero(changes)
     other = steps[~changes]
     return indices, steps[indices], float(other.max()) if other.size else 0.0
+
+
+def transfer_risk(z_teacher: np.ndarray, z_student: np.ndarray) -> float:
+    r"""Transfer risk :math:`R = P_x[z_t z_s < 0]` estimated on a sample (R1).
+
+    Args:
+      z_teacher, z_student: logits on the same test inputs, shape ``(m,)``.
+
+    Returns:
+      Share of test inputs where teacher and student logits have strictly opposite signs.
+    """
+    z_teacher, z_student = np.asarray(z_teacher, float), np.asarray(z_student, float)
+    check_same_shape(z_teacher=z_teacher, z_student=z_student)
+    if z_teacher.size == 0:
+        raise ValueError("z_teacher must not be empty")
+    return float(np.mean(z_teacher * z_student < 0))
+
+
+def classification_error(z: np.ndarray, y_hard: np.ndarray) -> float:
+    """Share of inputs where the sign of the logit ``z`` disagrees with the label ``y_hard`` ∈ {0, 1}."""
+    z, y_hard = np.asarray(z, float), np.asarray(y_hard)
+    check_same_shape(z=z, y_hard=y_hard)
+    check_hard_labels(y_hard)
+    return float(np.mean((z > 0) != (y_hard == 1)))
+
+
+def folded_angle(cosine: np.ndarray) -> np.ndarray:
+    r"""Folded angle :math:`\bar\alpha = \arccos |\cos\alpha| \in [0, \pi/2]` (R1), elementwise."""
+    cosine = np.asarray(cosine, float)
+    if np.any(np.isnan(cosine)) or np.any(np.abs(cosine) > 1 + 1e-12):
+        raise ValueError("cosine must lie in [-1, 1] (no NaN)")
+    return np.arccos(np.clip(np.abs(cosine), 0.0, 1.0))
