@@ -1,0 +1,53 @@
+"""Shared chapter parameters and the results-file format."""
+
+import json
+
+import numpy as np
+import pytest
+
+from kdwide.parameters import resolve_profile, validate_parameter, validate_parameters
+from kdwide.results import claim, read_results, to_jsonable, write_results
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [("rho", 1.2), ("rho", float("nan")), ("rho_values", [0.5, -1]), ("temperature", 0), ("seed", -1), ("seed", 1.5),
+     ("n_train", 0), ("profile", "gpu"), ("activation", "tanh"), ("results_path", 3), ("rho", True)],
+)
+def test_bad_values_name_the_parameter(name, value):
+    with pytest.raises(ValueError, match=repr(name)):
+        validate_parameter(name, value)
+
+
+def test_good_values_pass_and_unknown_names_are_left_to_the_chapter():
+    params = validate_parameters({"rho": 0.5, "temperature": 2, "seed": 0, "rho_values": [0, 1], "chapter_knob": "x"})
+    assert params["chapter_knob"] == "x"
+
+
+def test_profiles_fill_only_what_the_reader_did_not_set():
+    profiles = {"ci": {"n_train": 64, "width": 128}, "paper": {"n_train": 4096, "width": 4096}}
+    resolved = resolve_profile({"profile": "paper", "n_train": None, "width": 256}, profiles)
+    assert resolved == {"profile": "paper", "n_train": 4096, "width": 256}
+    with pytest.raises(ValueError, match="profile"):
+        resolve_profile({"profile": "fast"}, profiles)
+
+
+def test_results_file_round_trip_and_atomic_write(tmp_path):
+    path = tmp_path / "sub" / "results.json"
+    records = [{"rho": np.float64(0.5), "n_train": np.int64(8), "risk": np.array(0.25), "bad": float("inf")}]
+    write_results(path, chapter="99_x", parameters={"rho": 0.5}, claims={"C1": claim(np.bool_(True), "x")}, records=records)
+    document = read_results(path)
+    assert document["claims"]["C1"] == {"holds": True, "evidence": "x"}
+    assert document["records"] == [{"rho": 0.5, "n_train": 8, "risk": 0.25, "bad": None}]
+    assert set(document["versions"]) == {"kdwide", "jax", "neural_tangents"}
+    assert [p.name for p in path.parent.iterdir()] == ["results.json"]  # no temporary file left behind
+    json.loads(path.read_text())
+
+
+def test_claims_must_have_holds_and_evidence(tmp_path):
+    with pytest.raises(ValueError, match="claims"):
+        write_results(tmp_path / "r.json", chapter="x", parameters={}, claims={"C1": {"holds": True}}, records=[])
+
+
+def test_to_jsonable_handles_nested_arrays():
+    assert to_jsonable({"a": np.arange(3), "b": (np.float32(1.5),)}) == {"a": [0, 1, 2], "b": [1.5]}
