@@ -5,6 +5,9 @@ finding need it (``conventions.md``). One module per concept of the paper:
 
 - :mod:`kdwide.losses`: the KD loss (S1).
 - :mod:`kdwide.effective_logit`: the effective student logit (C1) and its exact derivatives.
+- :mod:`kdwide.networks`: fully connected students/teachers in NTK parameterization (S2); the only
+  module that imports neural-tangents.
+- :mod:`kdwide.kernels`: analytic (infinite-width) and empirical (finite-width) tangent kernels.
 - :mod:`kdwide.tasks`: inputs, teachers and labels (generated).
 - :mod:`kdwide.metrics`: measurements on logits and weight changes.
 - :mod:`kdwide.parameters`, :mod:`kdwide.results`: chapter parameters and results files.

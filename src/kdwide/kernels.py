@@ -1,0 +1,208 @@
+r"""Tangent kernels of fully connected networks: analytic (infinite width) and empirical (finite width).
+
+Analytic kernels
+----------------
+For the network of :mod:`kdwide.networks` (``depth`` = :math:`L` hidden layers, NTK parameterization,
+same :math:`\sigma_W, \sigma_b` everywhere) the infinite-width NNGP kernel :math:`q` and NTK :math:`\Theta`
+follow the layer recursion (Jacot et al. 2018; Lee et al. 2019), starting from
+:math:`q_1(x, x') = \sigma_W^2\, x\cdot x'/d + \sigma_b^2`, :math:`\Theta_1 = q_1`:
+
+.. math::
+
+    q_{l+1} = \sigma_W^2\, \mathbb E[\phi(u)\phi(v)] + \sigma_b^2, \qquad
+    \Theta_{l+1} = q_{l+1} + \sigma_W^2\, \mathbb E[\phi'(u)\phi'(v)]\, \Theta_l ,
+
+with :math:`(u, v)` centred Gaussian with covariance :math:`\begin{psmallmatrix} q_l(x,x) & q_l(x,x') \\
+q_l(x,x') & q_l(x',x')\end{psmallmatrix}`; the output kernel is :math:`\Theta_{L+1}`. Closed forms:
+
+- ReLU, with :math:`\theta = \operatorname{atan2}\big(\sqrt{q_{11}q_{22} - q_{12}^2},\, q_{12}\big)`:
+  :math:`\mathbb E[\phi\phi] = \big(\sqrt{q_{11}q_{22} - q_{12}^2} + (\pi - \theta) q_{12}\big)/(2\pi)`,
+  :math:`\mathbb E[\phi'\phi'] = (\pi - \theta)/(2\pi)`.
+- erf, with :math:`s = \sqrt{(1 + 2q_{11})(1 + 2q_{22}) - 4q_{12}^2}`:
+  :math:`\mathbb E[\phi\phi] = \tfrac2\pi \operatorname{atan2}(2q_{12}, s)`,
+  :math:`\mathbb E[\phi'\phi'] = \tfrac{4}{\pi s}`.
+
+These are the formulas of ``neural_tangents.stax`` (tests compare with its ``kernel_fn``).
+
+Exact diagonals (science note 2). On the diagonal :math:`q_{12} = q_{11} = q_{22}`, but
+:math:`q_{11}q_{22} - q_{12}^2` computed in floating point is :math:`\pm\epsilon q^2` rather than 0, and the
+square root turns that into an angle :math:`\theta \approx 10^{-8}` and a relative error
+:math:`\sim 10^{-8}` in :math:`\Theta(x, x)`. Enough to spoil posterior variances and log-norm differences.
+Here the diagonal is computed by its own recursion at cosine 1 (:math:`\theta = 0`:
+:math:`\mathbb E[\phi\phi] = q/2`, :math:`\mathbb E[\phi'\phi'] = 1/2` for ReLU;
+:math:`s = \sqrt{1 + 4q}` for erf), which involves no cancellation. :func:`analytic_ntk` with ``x2=None``
+writes these exact values on its diagonal, and :func:`analytic_ntk_diagonal` returns them alone.
+
+Empirical kernels
+-----------------
+See :func:`empirical_ntk`.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+
+from kdwide.networks import check_architecture
+from kdwide.validation import check_finite, check_positive_int
+
+__all__ = [
+    "analytic_nngp",
+    "analytic_ntk",
+    "analytic_ntk_diagonal",
+]
+
+_BLOCK_ENTRIES = 2**22
+"""Default number of kernel entries computed per block (bounds temporary memory to ~0.3 GB)."""
+
+
+def _as_inputs(x, name: str) -> jax.Array:
+    x = jnp.asarray(x, dtype=jnp.float64)
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"{name} must have shape (n, d) with n >= 1 and d >= 1, got shape {x.shape}")
+    check_finite(x, name)
+    return x
+
+
+def _diagonal_recursion(x, *, depth, activation, w_std, b_std):
+    """Per-point NNGP ``q_l(x, x)`` for the layers and output NTK/NNGP, exactly (cosine 1). Shapes ``(n,)``."""
+    w2, b2 = w_std**2, b_std**2
+    q = w2 * jnp.sum(x * x, axis=1) / x.shape[1] + b2
+    ntk = q
+    variances = [q]
+    for _ in range(depth):
+        if activation == "relu":
+            mean_product, mean_derivative_product = q / 2, 0.5
+        else:
+            root = jnp.sqrt(1 + 4 * q)
+            mean_product = (2 / jnp.pi) * jnp.arctan2(2 * q, root)
+            mean_derivative_product = 4 / (jnp.pi * root)
+        q = w2 * mean_product + b2
+        ntk = q + w2 * mean_derivative_product * ntk
+        variances.append(q)
+    return variances, q, ntk
+
+
+@partial(jax.jit, static_argnames=("depth", "activation", "w_std", "b_std"))
+def _block(x1, x2, variances1, variances2, *, depth, activation, w_std, b_std):
+    """Off-diagonal recursion on a block: returns ``(nngp, ntk)``, each ``(n1, n2)``."""
+    w2, b2 = w_std**2, b_std**2
+    q = w2 * (x1 @ x2.T) / x1.shape[1] + b2
+    ntk = q
+    for layer in range(depth):
+        q11, q22 = variances1[layer][:, None], variances2[layer][None, :]
+        if activation == "relu":
+            root = jnp.sqrt(jnp.maximum(q11 * q22 - q * q, 0.0))
+            angle = jnp.arctan2(root, q)
+            mean_product = (root + (jnp.pi - angle) * q) / (2 * jnp.pi)
+            mean_derivative_product = (jnp.pi - angle) / (2 * jnp.pi)
+        else:
+            root = jnp.sqrt((1 + 2 * q11) * (1 + 2 * q22) - 4 * q * q)
+            mean_product = (2 / jnp.pi) * jnp.arctan2(2 * q, root)
+            mean_derivative_product = 4 / (jnp.pi * root)
+        q = w2 * mean_product + b2
+        ntk = q + w2 * mean_derivative_product * ntk
+    return q, ntk
+
+
+def _analytic(x1, x2, *, depth, activation, w_std, b_std, batch_size, kind):
+    depth, activation, w_std, b_std = check_architecture(depth=depth, activation=activation, w_std=w_std, b_std=b_std)
+    x1 = _as_inputs(x1, "x1")
+    same = x2 is None
+    x2 = x1 if same else _as_inputs(x2, "x2")
+    if x2.shape[1] != x1.shape[1]:
+        raise ValueError(f"x1 and x2 must have the same input dimension d, got {x1.shape[1]} and {x2.shape[1]}")
+    n1, n2 = x1.shape[0], x2.shape[0]
+    if batch_size is None:
+        batch_size = max(1, min(n1, _BLOCK_ENTRIES // n2))
+    batch_size = check_positive_int(batch_size, "batch_size")
+    hyper = dict(depth=depth, activation=activation, w_std=w_std, b_std=b_std)
+    variances1, nngp_diag1, ntk_diag1 = _diagonal_recursion(x1, **hyper)
+    variances2 = variances1 if same else _diagonal_recursion(x2, **hyper)[0]
+    stacked1 = jnp.stack(variances1[:-1])
+    stacked2 = jnp.stack(variances2[:-1])
+    n_blocks = math.ceil(n1 / batch_size)
+    padding = n_blocks * batch_size - n1
+    x1_padded = jnp.pad(x1, ((0, padding), (0, 0)), constant_values=1.0)
+    stacked1_padded = jnp.pad(stacked1, ((0, 0), (0, padding)), constant_values=1.0)
+    index = 0 if kind == "nngp" else 1
+    blocks = []
+    for start in range(0, n_blocks * batch_size, batch_size):
+        stop = start + batch_size
+        pieces = _block(x1_padded[start:stop], x2, stacked1_padded[:, start:stop], stacked2, **hyper)
+        blocks.append(pieces[index])
+    kernel = jnp.concatenate(blocks, axis=0)[:n1]
+    if same:
+        exact = nngp_diag1 if kind == "nngp" else ntk_diag1
+        kernel = kernel.at[jnp.arange(n1), jnp.arange(n1)].set(exact)
+    return kernel
+
+
+def analytic_ntk(
+    x1: jax.Array,
+    x2: jax.Array | None = None,
+    *,
+    depth: int,
+    activation: str = "relu",
+    w_std: float,
+    b_std: float,
+    batch_size: int | None = None,
+) -> jax.Array:
+    r"""Infinite-width NTK :math:`\Theta(x_1, x_2)` of :func:`kdwide.networks.fully_connected_network`, float64.
+
+    Args:
+      x1: inputs, shape ``(n1, d)``.
+      x2: inputs, shape ``(n2, d)``; ``None`` means ``x1`` (then the diagonal is exact, see module docstring).
+      depth: number of hidden layers (≥ 1).
+      activation: ``"relu"`` or ``"erf"``.
+      w_std: :math:`\sigma_W` > 0.
+      b_std: :math:`\sigma_b` ≥ 0.
+      batch_size: rows of ``x1`` per jit-compiled block (bounds memory); default keeps ~4M entries per block.
+
+    Returns:
+      Array of shape ``(n1, n2)`` (``(n1, n1)`` if ``x2`` is None), float64.
+    """
+    return _analytic(
+        x1, x2, depth=depth, activation=activation, w_std=w_std, b_std=b_std, batch_size=batch_size, kind="ntk"
+    )
+
+
+def analytic_nngp(
+    x1: jax.Array,
+    x2: jax.Array | None = None,
+    *,
+    depth: int,
+    activation: str = "relu",
+    w_std: float,
+    b_std: float,
+    batch_size: int | None = None,
+) -> jax.Array:
+    r"""Infinite-width NNGP kernel (covariance of the output at initialization), float64.
+
+    Same arguments, shapes and exact-diagonal rule as :func:`analytic_ntk`.
+    """
+    return _analytic(
+        x1, x2, depth=depth, activation=activation, w_std=w_std, b_std=b_std, batch_size=batch_size, kind="nngp"
+    )
+
+
+def analytic_ntk_diagonal(
+    x: jax.Array, *, depth: int, activation: str = "relu", w_std: float, b_std: float
+) -> jax.Array:
+    r"""Exact :math:`\Theta(x_i, x_i)` for each row of ``x`` (recursion at cosine 1, no arccos).
+
+    This is :math:`\|\varphi(x_i)\|^2` in the infinite-width limit (the squared norm of the random features).
+
+    Args:
+      x: inputs, shape ``(n, d)``.
+      depth, activation, w_std, b_std: as in :func:`analytic_ntk`.
+
+    Returns:
+      Array of shape ``(n,)``, float64.
+    """
+    depth, activation, w_std, b_std = check_architecture(depth=depth, activation=activation, w_std=w_std, b_std=b_std)
+    x = _as_inputs(x, "x")
+    return _diagonal_recursion(x, depth=depth, activation=activation, w_std=w_std, b_std=b_std)[2]
