@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import pytest
 
 import kdwide  # noqa: F401  (float64)
-from kdwide.kernels import analytic_nngp, analytic_ntk, analytic_ntk_diagonal
+from kdwide.kernels import (
+    JACOBIAN_CONTRACTION,
+    analytic_nngp,
+    analytic_ntk,
+    analytic_ntk_diagonal,
+    empirical_ntk,
+)
 from kdwide.networks import fully_connected_network
 
 ARCHITECTURES = [
@@ -86,3 +93,56 @@ def test_analytic_ntk_rejects_bad_input(arguments, name):
     good = dict(x1=np.ones((2, 3)), x2=None, depth=1, activation="relu", w_std=1.0, b_std=0.0, batch_size=None)
     with pytest.raises(ValueError, match=name):
         analytic_ntk(**{**good, **arguments})
+
+
+def _network(width, seed=0, d=4, **architecture):
+    init_fn, apply_fn, _ = fully_connected_network(width=width, **architecture)
+    _, params = init_fn(jax.random.PRNGKey(seed), (-1, d))
+    hyper = {k: architecture[k] for k in ("activation", "w_std", "b_std")}
+    return apply_fn, params, hyper
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+@pytest.mark.parametrize("second_set", [False, True])
+def test_structured_empirical_ntk_equals_jacobian_contraction(architecture, second_set):
+    apply_fn, params, hyper = _network(16, **architecture)
+    x1, x2 = _inputs(11), (_inputs(6, seed=1) if second_set else None)
+    reference = np.asarray(empirical_ntk(apply_fn, params, x1, x2, method=JACOBIAN_CONTRACTION, **hyper))
+    fast = np.asarray(empirical_ntk(apply_fn, params, x1, x2, **hyper))
+    blocked = np.asarray(empirical_ntk(apply_fn, params, x1, x2, batch_size=4, **hyper))
+    assert fast.shape == reference.shape == (11, 6 if second_set else 11) and fast.dtype == np.float64
+    assert np.max(np.abs(fast - reference)) <= 1e-10 * np.max(np.abs(reference))
+    np.testing.assert_allclose(blocked, fast, rtol=1e-13, atol=0)
+
+
+def test_empirical_ntk_approaches_the_analytic_ntk_as_width_grows():
+    architecture = dict(depth=2, activation="relu", w_std=1.4, b_std=0.1)
+    x = _inputs(16, seed=5)
+    analytic = np.asarray(analytic_ntk(x, **architecture))
+    distances = []
+    for width in (16, 128, 1024):
+        per_seed = []
+        for seed in range(3):
+            apply_fn, params, hyper = _network(width, seed=seed, **architecture)
+            empirical = np.asarray(empirical_ntk(apply_fn, params, x, **hyper))
+            per_seed.append(np.linalg.norm(empirical - analytic) / np.linalg.norm(analytic))
+        distances.append(np.mean(per_seed))
+    assert distances[0] > distances[1] > distances[2]
+    assert distances[0] / distances[2] > 3  # ~ sqrt(64) = 8 expected from the 1/sqrt(width) fluctuations
+
+
+def test_empirical_ntk_rejects_mismatched_hyperparameters_and_bad_input():
+    apply_fn, params, hyper = _network(8, depth=1, activation="relu", w_std=1.0, b_std=0.5)
+    x = _inputs(5)
+    with pytest.raises(ValueError, match="apply_fn"):
+        empirical_ntk(apply_fn, params, x, **{**hyper, "w_std": 2.0})
+    with pytest.raises(ValueError, match="apply_fn"):
+        empirical_ntk(apply_fn, params, x, **{**hyper, "activation": "erf"})
+    with pytest.raises(ValueError, match="method"):
+        empirical_ntk(apply_fn, params, x, method="structured_derivatives", **hyper)
+    with pytest.raises(ValueError, match="params"):
+        empirical_ntk(apply_fn, params[:2], x, **hyper)
+    with pytest.raises(ValueError, match="input dimension"):
+        empirical_ntk(apply_fn, params, _inputs(5, d=3), **hyper)
+    with pytest.raises(ValueError, match="batch_size"):
+        empirical_ntk(apply_fn, params, x, batch_size=0, **hyper)
