@@ -1,0 +1,345 @@
+"""Tests of the sweep runner (kdwide.sweep, `kdwide sweep`): parsing and planning without execution, then real
+papermill sweeps of the tiny fixture notebook tests/data/sweep_fixture.ipynb (local processes, a Dask LocalCluster,
+interruption by SIGINT and SIGKILL, a failing point)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kdwide.cli import main
+from kdwide.results import read_results
+from kdwide.sweep import (
+    execute_point,
+    notebook_parameters,
+    parse_grid,
+    parse_scalar,
+    parse_seeds,
+    parse_values,
+    plan_sweep,
+    point_id,
+    read_sweep_table,
+    run_sweep,
+)
+
+FIXTURE = Path(__file__).parent / "data" / "sweep_fixture.ipynb"
+RECORDS_PER_POINT = 3  # the fixture's "ci" profile: n_points = 3
+GRID = {"rho": [0.25, 0.5]}
+SEEDS = [0, 1]
+
+
+# ------------------------------------------------------------------------------- parsing and planning
+
+
+def test_parse_scalar_types():
+    assert parse_scalar("None") is None and parse_scalar("null") is None
+    assert parse_scalar("true") is True and parse_scalar("False") is False
+    assert parse_scalar("12") == 12 and isinstance(parse_scalar("12"), int)
+    assert parse_scalar("-3") == -3
+    assert parse_scalar("0.5") == 0.5 and isinstance(parse_scalar("1.0"), float)
+    assert parse_scalar("1e-3") == 1e-3
+    assert parse_scalar("relu") == "relu"
+    assert parse_scalar("'1'") == "1"  # quotes keep a string
+
+
+def test_parse_values_scalar_and_list_valued():
+    assert parse_values("0,0.25,1") == [0, 0.25, 1]
+    assert parse_values("0.5,1", list_valued=True) == [[0.5, 1]]  # one point with a list
+    assert parse_values("0,0.5;0.5,1", list_valued=True) == [[0, 0.5], [0.5, 1]]  # two points
+
+
+def test_parse_seeds():
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert parse_seeds("3") == [3]
+    assert parse_seeds("0-2,10") == [0, 1, 2, 10]
+    for bad in ("4-0", "a", "-1", "0,0", "1.5"):
+        with pytest.raises(ValueError, match="seed"):
+            parse_seeds(bad)
+
+
+def test_notebook_parameters_reads_the_parameters_cell(tmp_path):
+    defaults = notebook_parameters(FIXTURE)
+    assert defaults == {
+        "rho": 0.5,
+        "temperature": 1.0,
+        "seed": 0,
+        "profile": "ci",
+        "results_path": None,
+        "fail": False,
+        "sleep_seconds": 0.0,
+    }
+    untagged = tmp_path / "untagged.ipynb"
+    document = json.loads(FIXTURE.read_text())
+    for cell in document["cells"]:
+        cell["metadata"].pop("tags", None)
+    untagged.write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="parameters"):
+        notebook_parameters(untagged)
+
+
+def test_parse_grid_uses_list_valued_names():
+    grid = parse_grid([("rho", "0,1"), ("rho_values", "0.5,1"), ("widths", "8,16;32")], {"widths": [8]})
+    assert grid == {"rho": [0, 1], "rho_values": [[0.5, 1]], "widths": [[8, 16], [32]]}
+    with pytest.raises(ValueError, match="twice"):
+        parse_grid([("rho", "0"), ("rho", "1")], {})
+
+
+def test_point_id_is_stable_and_distinguishes_points():
+    a = point_id({"rho": 0.25, "temperature": 4, "seed": 0})
+    assert a == point_id({"seed": 0, "temperature": 4.0, "rho": 0.25})  # order and 4 vs 4.0 do not matter
+    assert a.startswith("rho=0.25_seed=0_temperature=4__") and len(a.split("__")[1]) == 10
+    assert a != point_id({"rho": 0.25, "temperature": 4, "seed": 1})
+    assert point_id({"rho_values": [0.5, 1]}) != point_id({"rho_values": [0.5, 1.5]})
+    assert "/" not in point_id({"profile": "a/b"})
+
+
+def test_plan_sweep_is_the_product_in_grid_order():
+    points = plan_sweep(FIXTURE, {"rho": [0.25, 0.5], "temperature": [1, 4]}, seeds=[0, 1, 2])
+    assert len(points) == 12 and len({p.id for p in points}) == 12
+    assert points[0].parameters == {"rho": 0.25, "temperature": 1, "seed": 0}
+    assert points[1].parameters == {"rho": 0.25, "temperature": 1, "seed": 1}
+    assert points[-1].parameters == {"rho": 0.5, "temperature": 4, "seed": 2}
+
+
+@pytest.mark.parametrize(
+    "grid, seeds, message",
+    [
+        ({"rhoo": [0.5]}, None, "unknown parameter 'rhoo' \\(did you mean 'rho'\\?\\)"),
+        ({"rho": [1.5]}, None, "parameter 'rho' must be a number in \\[0, 1\\]"),
+        ({"temperature": [0]}, None, "parameter 'temperature' must be a finite number > 0"),
+        ({"seed": [-1]}, None, "parameter 'seed' must be an integer >= 0"),
+        ({"results_path": ["x.json"]}, None, "set by the sweep runner"),
+        ({"seed": [0]}, [1], "not both"),
+        ({"rho": [0.5, 0.5]}, None, "twice"),
+        ({"rho": []}, None, "no values"),
+    ],
+)
+def test_plan_sweep_rejects_bad_sweeps(grid, seeds, message):
+    with pytest.raises(ValueError, match=message):
+        plan_sweep(FIXTURE, grid, seeds=seeds)
+
+
+def test_bad_parameter_fails_before_any_execution(tmp_path, capsys):
+    out = tmp_path / "bad"
+    assert main(["sweep", str(FIXTURE), "-p", "rho", "0.5", "-p", "temprature", "1,4", "--out", str(out)]) == 2
+    assert "unknown parameter 'temprature'" in capsys.readouterr().err
+    assert not out.exists()  # nothing ran, nothing was written
+    assert main(["sweep", str(FIXTURE), "-p", "rho", "0.5,2", "--out", str(out)]) == 2
+    assert "parameter 'rho' must be" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_dry_run_lists_points(tmp_path, capsys):
+    out = tmp_path / "dry"
+    assert main(["sweep", str(FIXTURE), "-p", "rho", "0.25,0.5", "--seeds", "0-2", "--out", str(out), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 6 and lines[0].startswith(point_id({"rho": 0.25, "seed": 0}))
+    assert not out.exists()
+
+
+# --------------------------------------------------------------------------------- real executions
+
+
+@pytest.fixture(scope="module")
+def local_sweep(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweeps") / "local"
+    return run_sweep(FIXTURE, GRID, seeds=SEEDS, out=out, jobs=2, progress=False)
+
+
+def _expected_records(summary):
+    rows = []
+    for point in summary.points:
+        document = read_results(point.folder(summary.out) / "results.json")
+        rows += [{"point": point.id, **record} for record in document["records"]]
+    return pd.DataFrame(rows)
+
+
+def test_local_sweep_writes_one_row_set_per_point(local_sweep):
+    summary = local_sweep
+    assert summary.ok and not summary.failed and not summary.skipped
+    assert len(summary.points) == 4 and sorted(summary.executed) == sorted(p.id for p in summary.points)
+    table = read_sweep_table(summary.out)
+    assert list(table["point"].value_counts().sort_index()) == [RECORDS_PER_POINT] * 4
+    assert list(table.drop_duplicates("point")["point"]) == [p.id for p in summary.points]  # grid order
+    assert not table.duplicated(["point", "index"]).any()
+    for point in summary.points:
+        rows = table[table["point"] == point.id]
+        assert set(rows["rho"]) == {point.parameters["rho"]} and set(rows["seed"]) == {point.parameters["seed"]}
+        assert (point.folder(summary.out) / "notebook.ipynb").is_file()
+        document = read_results(point.folder(summary.out) / "results.json")
+        assert document["claims"]["C1"]["holds"] is True
+        assert document["parameters"]["kernel_python"] == sys.executable  # the kernel ran this environment's Python
+    pd.testing.assert_frame_equal(table, _expected_records(summary), check_like=False)
+    pd.testing.assert_frame_equal(pd.read_csv(summary.out / "table.csv"), table)
+    manifest = json.loads((summary.out / "manifest.json").read_text())
+    assert manifest["state"] == "finished" and manifest["counts"]["finished"] == 4
+    assert manifest["notebook"]["name"] == FIXTURE.name and manifest["versions"]["papermill"]
+    assert manifest["runner"]["kernel"]["executable"] == sys.executable
+    assert [entry["status"] for entry in manifest["points"]] == ["finished"] * 4
+    assert all(entry["versions"]["kdwide"] for entry in manifest["points"])
+    leftovers = [p for p in summary.out.rglob("*.tmp")]
+    assert leftovers == []
+
+
+def test_second_run_does_no_work(local_sweep):
+    before = {p: p.stat().st_mtime_ns for p in local_sweep.out.glob("points/*/*")}
+    again = run_sweep(FIXTURE, GRID, seeds=SEEDS, out=local_sweep.out, jobs=2, progress=False)
+    assert again.executed == () and sorted(again.skipped) == sorted(p.id for p in again.points) and again.ok
+    assert {p: p.stat().st_mtime_ns for p in local_sweep.out.glob("points/*/*")} == before
+    pd.testing.assert_frame_equal(again.table, read_sweep_table(local_sweep.out))
+    pd.testing.assert_frame_equal(again.table, local_sweep.table)
+
+
+def test_out_folder_of_another_notebook_is_refused(local_sweep, tmp_path):
+    other = tmp_path / "other.ipynb"
+    other.write_text(FIXTURE.read_text())
+    with pytest.raises(ValueError, match="holds a sweep of"):
+        run_sweep(other, GRID, seeds=SEEDS, out=local_sweep.out, progress=False)
+
+
+def test_dask_cluster_gives_the_same_table(local_sweep, tmp_path):
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        summary = run_sweep(
+            FIXTURE, GRID, seeds=SEEDS, out=tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False
+        )
+    assert summary.ok and len(summary.executed) == 4
+    pd.testing.assert_frame_equal(read_sweep_table(tmp_path / "dask"), read_sweep_table(local_sweep.out))
+    manifest = json.loads((tmp_path / "dask" / "manifest.json").read_text())
+    assert manifest["runner"]["scheduler"] == cluster.scheduler_address
+
+
+def _start_cli(out: Path, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "kdwide.cli", "sweep", str(FIXTURE), "-p", "rho", "0.25,0.5,0.75"]
+    command += ["-p", "sleep_seconds", "0.5", "--out", str(out), "--no-progress", *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finished(out: Path) -> set[Path]:
+    return set(out.glob("points/*/results.json"))
+
+
+def _wait_for_finished(process: subprocess.Popen, out: Path, count: int, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(_finished(out)) < count:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "sweep made no progress"
+        time.sleep(0.05)
+
+
+def _descendants(pid: int) -> list:
+    import psutil
+
+    return psutil.Process(pid).children(recursive=True)
+
+
+def _reap(processes) -> None:
+    import psutil
+
+    for process in processes:
+        try:
+            process.wait(timeout=10)  # kernels exit by themselves once their parent is gone
+        except psutil.TimeoutExpired:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+def test_interrupted_and_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
+    out = tmp_path / "killed"
+    # 1) SIGINT once the first point has finished: clean exit 130, the finished point is kept.
+    first = _start_cli(out)
+    _wait_for_finished(first, out, 1)
+    children = _descendants(first.pid)
+    first.send_signal(signal.SIGINT)
+    _, stderr = first.communicate(timeout=60)
+    _reap(children)
+    assert first.returncode == 130 and "interrupted" in stderr
+    (kept,) = _finished(out)
+    kept_bytes = kept.read_bytes()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["state"] == "interrupted" and manifest["counts"]["finished"] == 1
+
+    # 2) restart, SIGKILL once a second point has finished (no chance to clean up).
+    second = _start_cli(out)
+    _wait_for_finished(second, out, 2)
+    children = _descendants(second.pid)
+    second.send_signal(signal.SIGKILL)
+    second.communicate(timeout=60)
+    _reap(children)
+    assert second.returncode == -signal.SIGKILL
+    finished = _finished(out)
+    assert len(finished) in (2, 3) and kept in finished and kept.read_bytes() == kept_bytes
+    for path in finished:
+        assert len(read_results(path)["records"]) == RECORDS_PER_POINT  # every results file present is complete
+    # A torn file (what a non-atomic writer would leave) must not count as finished: plant one in a pending point.
+    pending = [p for p in plan_sweep(FIXTURE, {"rho": [0.25, 0.5, 0.75], "sleep_seconds": [0.5]})
+               if p.folder(out) / "results.json" not in finished]
+    for point in pending:
+        point.folder(out).mkdir(parents=True, exist_ok=True)
+        (point.folder(out) / "results.json").write_text('{"chapter": "sweep_fixture", "records": [{"rho"')
+        (point.folder(out) / ".results.json.1-abcd.tmp").write_text("{")
+
+    # 3) restart to the end: every point once, the earlier results untouched.
+    third = _start_cli(out)
+    _, stderr = third.communicate(timeout=120)
+    assert third.returncode == 0, stderr
+    assert kept.read_bytes() == kept_bytes
+    table = read_sweep_table(out)
+    assert sorted(table["rho"].unique()) == [0.25, 0.5, 0.75]
+    assert list(table["point"].value_counts()) == [RECORDS_PER_POINT] * 3
+    assert not table.duplicated(["point", "index"]).any()
+    assert list(out.rglob("*.tmp")) == []
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"] == {
+        "points": 3,
+        "finished": 3,
+        "failed": 0,
+        "pending": 0,
+        "skipped": 3 - len(pending),
+        "executed": len(pending),
+    }
+
+
+def test_failing_point_does_not_stop_the_others(tmp_path, capsys):
+    out = tmp_path / "failing"
+    code = main(["sweep", str(FIXTURE), "-p", "fail", "true,false", "--out", str(out), "--jobs", "2", "--no-progress"])
+    assert code == 1
+    failed_id, finished_id = point_id({"fail": True}), point_id({"fail": False})
+    stderr = capsys.readouterr().err
+    assert "1 failed" in stderr and failed_id in stderr and "deliberate failure" in stderr
+    assert (out / "points" / finished_id / "results.json").is_file()
+    assert not (out / "points" / failed_id / "results.json").exists()
+    assert "RuntimeError: deliberate failure" in (out / "points" / failed_id / "error.txt").read_text()
+    assert (out / "points" / failed_id / "failed.ipynb").is_file()
+    table = read_sweep_table(out)
+    assert set(table["point"]) == {finished_id} and len(table) == RECORDS_PER_POINT
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["state"] == "failed"
+    assert {entry["id"]: entry["status"] for entry in manifest["points"]} == {failed_id: "failed", finished_id: "finished"}
+
+
+def test_execute_point_reports_a_notebook_that_writes_no_results(tmp_path):
+    from kdwide.sweep import PointTask
+
+    document = json.loads(FIXTURE.read_text())
+    document["cells"] = [cell for cell in document["cells"] if "write_results(results_path" not in "".join(cell["source"])]
+    task = PointTask("p", {"rho": 0.5}, "silent.ipynb", json.dumps(document), cwd=str(tmp_path))
+    outcome = execute_point(task)
+    assert not outcome.ok and "wrote no results file" in outcome.error and outcome.notebook_text is not None
