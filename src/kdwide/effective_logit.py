@@ -28,8 +28,9 @@ from :math:`-\infty` (at :math:`d = 0`) to :math:`+\infty`. The naive form inste
 sigmoids that are equal in float64 once both arguments exceed ~37, and returns garbage for confident
 teachers at small :math:`\rho` (roots there reach :math:`|z| \approx 300`).
 
-We solve :math:`G = 0` in :math:`u = \log d` by Newton's method safeguarded with bisection inside an
-analytic bracket (derived in :func:`_bracket`), all in float64, vectorized over any shape.
+We solve :math:`G = 0` by Newton's method (in :math:`d` where :math:`d \ge T`, in :math:`\log d` below)
+safeguarded with bisection inside an analytic bracket (derived in :func:`_bracket`), all in float64,
+vectorized over any shape.
 
 Derivatives
 -----------
@@ -59,17 +60,16 @@ from kdwide.validation import (
 __all__ = ["effective_logit", "effective_logit_rho_derivative", "stationarity_residual"]
 
 _LOG2 = 0.6931471805599453
-_MAX_ITERATIONS = 200
-_U_TOLERANCE = 1e-14
+_MAX_ITERATIONS = 100
+_D_TOLERANCE = 1e-15
 
 
 def _log_sigmoid(x):
     return jax.nn.log_sigmoid(x)
 
 
-def _objective(u, b, log_ratio, temperature):
-    """G and dG/du for the y_g = 1 problem, with d = exp(u)."""
-    d = jnp.exp(u)
+def _objective(d, b, log_ratio, temperature):
+    """G(d) and dG/dd for the y_g = 1 problem (root at z = b + d, d > 0)."""
     z = b + d
     value = (
         log_ratio
@@ -78,62 +78,70 @@ def _objective(u, b, log_ratio, temperature):
         + jnp.log(-jnp.expm1(-d / temperature))
         + jax.nn.softplus(z)
     )
-    slope_d = (
+    slope = (
         jax.nn.sigmoid(-z / temperature) / temperature
         + 1.0 / (temperature * jnp.expm1(d / temperature))
         + jax.nn.sigmoid(z)
     )
-    return value, slope_d * d
+    return value, slope
 
 
-def _bracket(b, rho, temperature, log_ratio):
-    r"""Analytic bracket ``[u_lo, u_hi]`` in ``u = log d`` with ``G(u_lo) < 0 < G(u_hi)``.
+def _bracket(b, temperature, log_ratio):
+    r"""Analytic bracket ``[d_lo, d_hi]`` with ``G(d_lo) < 0 < G(d_hi)``.
 
     Upper: for :math:`z \ge \max(b, 0) + T\log 2` the two middle log-terms exceed :math:`-\log 2` each
     and softplus(z) ≥ z, so :math:`G \ge z - c - 2\log 2` with
     :math:`c = \log\frac{(1-\rho)T}{\rho} - \log\sigma(-b/T)`.
     Lower: :math:`\log\sigma \le 0`, :math:`\log(-\mathrm{expm1}(-d/T)) \le \log(d/T)` and softplus is
-    increasing, so for :math:`d \le d_{hi}`: :math:`G \le \log\frac{\rho d}{T^2(1-\rho)} + \log\sigma(-b/T) + \mathrm{softplus}(b + d_{hi})`.
+    increasing, so for :math:`d \le d_{hi}`:
+    :math:`G \le \log\frac{\rho d}{T^2(1-\rho)} + \log\sigma(-b/T) + \mathrm{softplus}(b + d_{hi})`.
     """
     c = -log_ratio - _log_sigmoid(-b / temperature)
     z_hi = jnp.maximum(jnp.maximum(b, 0.0) + temperature * _LOG2, c + 2.0 * _LOG2) + 1.0
     d_hi = z_hi - b
-    u_hi = jnp.log(d_hi)
-    u_lo = (
-        -log_ratio
-        + jnp.log(temperature)  # log((1 - rho) T^2 / rho)
-        - _log_sigmoid(-b / temperature)
-        - jax.nn.softplus(b + d_hi)
-        - 1.0
-    )
-    u_lo = jnp.clip(u_lo, -700.0, u_hi - 1e-3)
-    return u_lo, u_hi
+    log_d_lo = -log_ratio + jnp.log(temperature) - _log_sigmoid(-b / temperature) - jax.nn.softplus(z_hi) - 1.0
+    d_lo = jnp.exp(jnp.clip(log_d_lo, -700.0, jnp.log(d_hi) - 1e-3))
+    return d_lo, d_hi
 
 
 def _solve_positive_label(b, rho, temperature):
-    """Root z > b of the y_g = 1 equation for rho in (0, 1). All inputs broadcast, float64."""
+    """Root z = b + d (returns d > 0) of the y_g = 1 equation for rho in (0, 1). Inputs broadcast, float64.
+
+    Newton steps in d where d ≥ T (G is close to linear there) and in log d where d < T (G is close to
+    log d there), kept inside the bracket; a step that leaves it is replaced by bisection (geometric
+    while the bracket spans more than a factor 4). Each element stops once its step is below
+    1e-15·max(d, |b|), the resolution of z = b + d.
+    """
     log_ratio = jnp.log(rho) - jnp.log(temperature) - jnp.log1p(-rho)
-    lo, hi = _bracket(b, rho, temperature, log_ratio)
-    u0 = hi
+    lo, hi = _bracket(b, temperature, log_ratio)
 
     def cond(state):
-        _, _, _, step, it = state
-        return jnp.logical_and(it < _MAX_ITERATIONS, jnp.any(jnp.abs(step) > _U_TOLERANCE * (1.0 + jnp.abs(state[0]))))
+        _, _, _, done, it = state
+        return jnp.logical_and(it < _MAX_ITERATIONS, ~jnp.all(done))
 
     def body(state):
-        u, lo, hi, _, it = state
-        value, slope = _objective(u, b, log_ratio, temperature)
-        lo = jnp.where(value < 0, u, lo)
-        hi = jnp.where(value > 0, u, hi)
-        newton = u - value / slope
-        ok = jnp.isfinite(newton) & (newton > lo) & (newton < hi)
-        new_u = jnp.where(ok, newton, 0.5 * (lo + hi))
-        new_u = jnp.where(value == 0, u, new_u)
-        return new_u, lo, hi, new_u - u, it + 1
+        d, lo, hi, done, it = state
+        value, slope = _objective(d, b, log_ratio, temperature)
+        lo = jnp.where(value < 0, d, lo)
+        hi = jnp.where(value > 0, d, hi)
+        newton_d = d - value / slope
+        newton_log_d = d * jnp.exp(jnp.clip(-value / (d * slope), -50.0, 50.0))
+        candidate = jnp.where(d >= temperature, newton_d, newton_log_d)
+        # Converged: the Newton step is below the tolerance (checked before the bracket test, since at
+        # the root round-off can make d itself a bracket end).
+        # Tolerance relative to max(d, |b|): z = b + d cannot be resolved more finely than that.
+        converged = jnp.isfinite(candidate) & (jnp.abs(candidate - d) <= _D_TOLERANCE * jnp.maximum(d, jnp.abs(b)))
+        inside = jnp.isfinite(candidate) & (candidate >= lo) & (candidate <= hi)
+        bisection = jnp.where(hi > 4.0 * lo, jnp.sqrt(lo * hi), 0.5 * (lo + hi))
+        new_d = jnp.where(inside | converged, candidate, bisection)
+        new_d = jnp.where((value == 0) | done, d, new_d)
+        # ... or the bracket has shrunk to round-off (the Newton step can then jitter at the noise level of G).
+        done = done | converged | (value == 0) | (hi - lo <= 10 * _D_TOLERANCE * jnp.maximum(lo, jnp.abs(b)))
+        return new_d, lo, hi, done, it + 1
 
-    init = (u0, lo, hi, jnp.full_like(u0, jnp.inf), 0)
-    u, *_ = lax.while_loop(cond, body, init)
-    return b + jnp.exp(u)
+    init = (hi, lo, hi, jnp.zeros(jnp.shape(b), bool), 0)
+    d, *_ = lax.while_loop(cond, body, init)
+    return d
 
 
 def _prepare(z_teacher, y_hard, rho, temperature):
@@ -145,20 +153,25 @@ def _prepare(z_teacher, y_hard, rho, temperature):
     return arrays
 
 
-@jax.custom_jvp
-def _effective_logit(z_teacher, sign, rho, temperature):
+def _solve(z_teacher, sign, rho, temperature):
+    """(z, d): the effective logit and its distance d = sign·(z − z_teacher) > 0 from the teacher."""
     interior = (rho > 0) & (rho < 1)
     safe_rho = jnp.where(interior, rho, 0.5)
-    root = sign * _solve_positive_label(sign * z_teacher, safe_rho, temperature)
-    out = jnp.where(interior, root, z_teacher)
-    return jnp.where(rho == 0, sign * jnp.inf, out)
+    d = _solve_positive_label(sign * z_teacher, safe_rho, temperature)
+    z = jnp.where(interior, z_teacher + sign * d, z_teacher)
+    return jnp.where(rho == 0, sign * jnp.inf, z), d
+
+
+@jax.custom_jvp
+def _effective_logit(z_teacher, sign, rho, temperature):
+    return _solve(z_teacher, sign, rho, temperature)[0]
 
 
 def _effective_logit_jvp(primals, tangents):
     z_teacher, sign, rho, temperature = primals
     dz_teacher, _, drho, dtemperature = tangents
-    z = _effective_logit(z_teacher, sign, rho, temperature)
-    partials = _partials(z, z_teacher, sign, rho, temperature)
+    z, d = _solve(z_teacher, sign, rho, temperature)
+    partials = _partials(d, z_teacher, sign, rho, temperature)
     tangent = jnp.zeros_like(z)
     # Symbolic zeros are skipped, so the infinite rho-partial at rho = 0 never meets a zero tangent (no NaN).
     for partial, direction in zip(partials, (dz_teacher, drho, dtemperature)):
@@ -170,14 +183,17 @@ def _effective_logit_jvp(primals, tangents):
 _effective_logit.defjvp(_effective_logit_jvp, symbolic_zeros=True)
 
 
-def _partials(z, z_teacher, sign, rho, temperature):
-    """∂z/∂z_teacher, ∂z/∂rho, ∂z/∂T at the root (implicit function theorem on G)."""
+def _partials(d, z_teacher, sign, rho, temperature):
+    """∂z/∂z_teacher, ∂z/∂rho, ∂z/∂T at the root (implicit function theorem on G).
+
+    Uses the solver's d = w − b directly (not z − z_teacher, which loses d's digits when d ≪ |z_teacher|).
+    """
     T = temperature
     interior = (rho > 0) & (rho < 1)
     safe_rho = jnp.where(interior, rho, 0.5)
     b = sign * z_teacher
-    w = jnp.where(interior, sign * z, b + 1.0)  # y_g = 1 root; a harmless stand-in elsewhere
-    d = w - b
+    d = jnp.where(interior, d, 1.0)  # a harmless stand-in outside the interior
+    w = b + d  # the y_g = 1 root
     inv_expm1 = 1.0 / (T * jnp.expm1(d / T))
     g_w = jax.nn.sigmoid(-w / T) / T + inv_expm1 + jax.nn.sigmoid(w)
     g_b = -jax.nn.sigmoid(b / T) / T - inv_expm1
