@@ -8,6 +8,7 @@ finding need it (``conventions.md``). One module per concept of the paper:
 - :mod:`kdwide.networks`: fully connected students/teachers in NTK parameterization (S2); the only
   module that imports neural-tangents.
 - :mod:`kdwide.kernels`: analytic (infinite-width) and empirical (finite-width) tangent kernels.
+- :mod:`kdwide.training`: full-batch gradient descent on the KD loss for a finite network (C2).
 - :mod:`kdwide.tasks`: inputs, teachers and labels (generated).
 - :mod:`kdwide.metrics`: measurements on logits and weight changes.
 - :mod:`kdwide.parameters`, :mod:`kdwide.results`: chapter parameters and results files.
