@@ -28,6 +28,7 @@ from kdwide.sweep import (
     point_id,
     read_sweep_table,
     run_sweep,
+    sweep_table,
 )
 
 FIXTURE = Path(__file__).parent / "data" / "sweep_fixture.ipynb"
@@ -145,6 +146,22 @@ def test_dry_run_lists_points(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_sweep_table_keeps_swept_values_that_records_reuse(tmp_path):
+    from kdwide.results import write_results
+
+    points = plan_sweep(FIXTURE, {"rho": [0.25, 0.5], "temperature": [1]})
+    for point in points:  # records carry their own rho (an inner grid) but the swept temperature
+        records = [{"rho": inner, "temperature": 1.0, "value": inner * point.parameters["rho"]} for inner in (0.1, 0.9)]
+        write_results(point.folder(tmp_path) / "results.json", chapter="c", parameters={}, claims={}, records=records)
+    table = sweep_table(points, tmp_path)
+    assert list(table.columns) == ["point", "sweep_rho", "temperature", "rho", "value"]
+    assert list(table["sweep_rho"]) == [0.25, 0.25, 0.5, 0.5] and list(table["rho"]) == [0.1, 0.9, 0.1, 0.9]
+    assert list(table["point"]) == [points[0].id] * 2 + [points[1].id] * 2
+    assert len(sweep_table(points[:1], tmp_path)) == 2
+    empty = sweep_table(plan_sweep(FIXTURE, {"rho": [0.75]}), tmp_path)
+    assert list(empty.columns) == ["point"] and len(empty) == 0
+
+
 # --------------------------------------------------------------------------------- real executions
 
 
@@ -177,7 +194,7 @@ def test_local_sweep_writes_one_row_set_per_point(local_sweep):
         document = read_results(point.folder(summary.out) / "results.json")
         assert document["claims"]["C1"]["holds"] is True
         assert document["parameters"]["kernel_python"] == sys.executable  # the kernel ran this environment's Python
-    pd.testing.assert_frame_equal(table, _expected_records(summary), check_like=False)
+    pd.testing.assert_frame_equal(table, _expected_records(summary), check_like=True)
     pd.testing.assert_frame_equal(pd.read_csv(summary.out / "table.csv"), table)
     manifest = json.loads((summary.out / "manifest.json").read_text())
     assert manifest["state"] == "finished" and manifest["counts"]["finished"] == 4

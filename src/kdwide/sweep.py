@@ -74,6 +74,7 @@ __all__ = [
     "point_id",
     "read_sweep_table",
     "run_sweep",
+    "sweep_table",
 ]
 
 LIST_SUFFIX = "_values"
@@ -641,16 +642,33 @@ def _json_cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (list, tuple, dict)) else value
 
 
-def _table(points: Sequence[SweepPoint], out: Path, finished: set[str]) -> pd.DataFrame:
-    """Every record of every finished point, in grid order; swept parameters missing from a record are added."""
-    rows = []
+def sweep_table(points: Sequence[SweepPoint], out: str | os.PathLike) -> pd.DataFrame:
+    """Every record of every finished point (those with ``results.json``) as one tidy table, in grid order.
+
+    Columns: ``point`` (the point id), then one column per swept parameter, then the record's columns. A swept
+    parameter that the records also carry with a *different* meaning (e.g. a chapter that sweeps ``rho`` for
+    one experiment and records ``rho`` from its own ``rho_values`` grid) goes into ``sweep_NAME`` instead, so
+    neither is lost. Lists and dicts are stored as JSON text.
+    """
+    out = Path(out)
+    loaded = []
     for point in points:
-        if point.id not in finished:
-            continue
-        document = read_results(point.folder(out) / "results.json")
-        for record in document["records"]:
+        path = point.folder(out) / "results.json"
+        if path.is_file():
+            loaded.append((point, read_results(path)["records"]))
+    column = {}
+    for point, records in loaded:
+        for name, value in point.parameters.items():
+            clash = any(name in record and _canonical(record[name]) != _canonical(value) for record in records)
+            if clash or column.get(name) == f"sweep_{name}":
+                column[name] = f"sweep_{name}"
+            else:
+                column.setdefault(name, name)
+    rows = []
+    for point, records in loaded:
+        for record in records:
             row = {"point": point.id}
-            row.update({name: _json_cell(value) for name, value in point.parameters.items() if name not in record})
+            row.update({column[name]: _json_cell(value) for name, value in point.parameters.items()})
             row.update({name: _json_cell(value) for name, value in record.items()})
             rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else ["point"])
@@ -843,7 +861,7 @@ def run_sweep(
             interrupted = True
             raise
         finally:
-            table = _table(points, out, finished)
+            table = sweep_table([point for point in points if point.id in finished], out)
             _write_table(table, out)
             manifest.update(
                 finished=_now(),
