@@ -68,21 +68,24 @@ def _log_sigmoid(x):
     return jax.nn.log_sigmoid(x)
 
 
-def _objective(d, b, log_ratio, temperature):
-    """G(d) and dG/dd for the y_g = 1 problem (root at z = b + d, d > 0)."""
+def _objective(d, b, constant, temperature):
+    """G(d) and dG/dd for the y_g = 1 problem (root at z = b + d, d > 0).
+
+    ``constant`` is the d-independent part, log(rho / (T (1 - rho))) + log sigma(-b/T). Six
+    transcendental evaluations: exp(-|z/T|) and exp(-|z|) serve both the log-sigmoids and the sigmoids
+    of the slope, and q = -expm1(-d/T) serves both log q and 1/expm1(d/T) = (1 - q)/q.
+    """
     z = b + d
-    value = (
-        log_ratio
-        + _log_sigmoid(z / temperature)
-        + _log_sigmoid(-b / temperature)
-        + jnp.log(-jnp.expm1(-d / temperature))
-        + jax.nn.softplus(z)
-    )
-    slope = (
-        jax.nn.sigmoid(-z / temperature) / temperature
-        + 1.0 / (temperature * jnp.expm1(d / temperature))
-        + jax.nn.sigmoid(z)
-    )
+    t = z / temperature
+    exp_t = jnp.exp(-jnp.abs(t))
+    exp_z = jnp.exp(-jnp.abs(z))
+    q = -jnp.expm1(-d / temperature)
+    log_sigmoid_t = jnp.minimum(t, 0.0) - jnp.log1p(exp_t)
+    softplus_z = jnp.maximum(z, 0.0) + jnp.log1p(exp_z)
+    value = constant + log_sigmoid_t + jnp.log(q) + softplus_z
+    sigmoid_minus_t = jnp.where(t >= 0, exp_t, 1.0) / (1.0 + exp_t)
+    sigmoid_z = jnp.where(z >= 0, 1.0, exp_z) / (1.0 + exp_z)
+    slope = sigmoid_minus_t / temperature + (1.0 - q) / (q * temperature) + sigmoid_z
     return value, slope
 
 
@@ -108,12 +111,13 @@ def _solve_positive_label(b, rho, temperature):
     """Root z = b + d (returns d > 0) of the y_g = 1 equation for rho in (0, 1). Inputs broadcast, float64.
 
     Newton steps in d where d ≥ T (G is close to linear there) and in log d where d < T (G is close to
-    log d there), kept inside the bracket; a step that leaves it is replaced by bisection (geometric
-    while the bracket spans more than a factor 4). Each element stops once its step is below
+    log d there), kept inside the bracket; a step that leaves it is replaced by the other variable's
+    Newton step, then by bisection (geometric while the bracket spans more than a factor 4). Each element stops once its step is below
     1e-15·max(d, |b|), the resolution of z = b + d.
     """
     log_ratio = jnp.log(rho) - jnp.log(temperature) - jnp.log1p(-rho)
     lo, hi = _bracket(b, temperature, log_ratio)
+    constant = log_ratio + _log_sigmoid(-b / temperature)
 
     def cond(state):
         _, _, _, done, it = state
@@ -121,25 +125,34 @@ def _solve_positive_label(b, rho, temperature):
 
     def body(state):
         d, lo, hi, done, it = state
-        value, slope = _objective(d, b, log_ratio, temperature)
+        value, slope = _objective(d, b, constant, temperature)
         lo = jnp.where(value < 0, d, lo)
         hi = jnp.where(value > 0, d, hi)
         newton_d = d - value / slope
         newton_log_d = d * jnp.exp(jnp.clip(-value / (d * slope), -50.0, 50.0))
         candidate = jnp.where(d >= temperature, newton_d, newton_log_d)
+        other = jnp.where(d >= temperature, newton_log_d, newton_d)
         # Converged: the Newton step is below the tolerance (checked before the bracket test, since at
         # the root round-off can make d itself a bracket end).
         # Tolerance relative to max(d, |b|): z = b + d cannot be resolved more finely than that.
         converged = jnp.isfinite(candidate) & (jnp.abs(candidate - d) <= _D_TOLERANCE * jnp.maximum(d, jnp.abs(b)))
         inside = jnp.isfinite(candidate) & (candidate >= lo) & (candidate <= hi)
+        other_inside = jnp.isfinite(other) & (other >= lo) & (other <= hi)
         bisection = jnp.where(hi > 4.0 * lo, jnp.sqrt(lo * hi), 0.5 * (lo + hi))
-        new_d = jnp.where(inside | converged, candidate, bisection)
+        new_d = jnp.where(inside | converged, candidate, jnp.where(other_inside, other, bisection))
         new_d = jnp.where((value == 0) | done, d, new_d)
         # ... or the bracket has shrunk to round-off (the Newton step can then jitter at the noise level of G).
         done = done | converged | (value == 0) | (hi - lo <= 10 * _D_TOLERANCE * jnp.maximum(lo, jnp.abs(b)))
         return new_d, lo, hi, done, it + 1
 
-    init = (hi, lo, hi, jnp.zeros(jnp.shape(b), bool), 0)
+    # Start from the dominant balance: G ≈ constant + log(d/T) + log sigma(b/T) + softplus(b) for d ≪ T,
+    # and z ≈ max(c, max(b, 0) + T log 2) (the upper-bound argument without its slack) otherwise.
+    small_d = temperature * jnp.exp(
+        jnp.clip(-(constant + _log_sigmoid(b / temperature) + jax.nn.softplus(b)), -700.0, 700.0)
+    )
+    large_d = jnp.maximum(-constant, jnp.maximum(b, 0.0) + temperature * _LOG2) - b
+    start = jnp.clip(jnp.where(small_d < temperature, small_d, large_d), lo, hi)
+    init = (start, lo, hi, jnp.zeros(jnp.shape(b), bool), 0)
     d, *_ = lax.while_loop(cond, body, init)
     return d
 
@@ -181,6 +194,8 @@ def _effective_logit_jvp(primals, tangents):
 
 
 _effective_logit.defjvp(_effective_logit_jvp, symbolic_zeros=True)
+# Compiled once per input shape; under an outer jit/grad/vmap this simply inlines.
+_effective_logit_compiled = jax.jit(_effective_logit)
 
 
 def _partials(d, z_teacher, sign, rho, temperature):
@@ -246,7 +261,7 @@ def effective_logit(z_teacher, y_hard, *, rho, temperature) -> jax.Array:
             f"z_teacher {jnp.shape(z_teacher)}, y_hard {jnp.shape(y_hard)}, rho {jnp.shape(rho)}, "
             f"temperature {jnp.shape(temperature)}"
         ) from None
-    return _effective_logit(*_prepare(z_teacher, y_hard, rho, temperature))
+    return _effective_logit_compiled(*_prepare(z_teacher, y_hard, rho, temperature))
 
 
 def effective_logit_rho_derivative(z_teacher, y_hard, *, rho, temperature) -> jax.Array:
@@ -261,7 +276,7 @@ def effective_logit_rho_derivative(z_teacher, y_hard, *, rho, temperature) -> ja
     check_finite(z_teacher, "z_teacher")
     z_teacher, sign, rho_b, temperature_b = _prepare(z_teacher, y_hard, rho, temperature)
     _, tangent = jax.jvp(
-        lambda r: _effective_logit(z_teacher, sign, r, temperature_b), (rho_b,), (jnp.ones_like(rho_b),)
+        lambda r: _effective_logit_compiled(z_teacher, sign, r, temperature_b), (rho_b,), (jnp.ones_like(rho_b),)
     )
     return tangent
 
