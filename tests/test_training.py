@@ -10,12 +10,13 @@ import pytest
 import kdwide  # noqa: F401  (float64)
 from kdwide.effective_logit import effective_logit
 from kdwide.kernels import empirical_ntk
-from kdwide.linearized import converged_outputs, factorize_kernel
 from kdwide.losses import kd_loss
 from kdwide.networks import fully_connected_network
 from kdwide.training import (
     _progress_enabled,
+    linearization_records,
     loss_curvature_bound,
+    relative_weight_change,
     stable_learning_rate,
     train_student,
 )
@@ -71,25 +72,34 @@ def test_training_is_deterministic_and_leaves_the_initial_params_alone():
 
 
 def test_wider_students_follow_the_linearized_prediction_more_closely():
-    """C2 in miniature: test-logit gap to the empirical-NTK linearization shrinks with width."""
+    """C2 in miniature: trained test logits approach both linearized predictions as width grows."""
     x, z_teacher, y_hard = _task(n=8)
     x_test = _task(n=16, seed=1)[0]
-    rho, temperature = 1.0, 1.0
-    target = effective_logit(z_teacher, y_hard, rho=rho, temperature=temperature)
-    gaps = []
-    for width in (16, 1024):
-        apply_fn, params = _network(width)
-        kernel = empirical_ntk(apply_fn, params, x, **HYPER)
-        rate = stable_learning_rate(kernel, rho=rho, temperature=temperature)
-        result = train_student(
-            apply_fn, params, x, z_teacher, y_hard, rho=rho, temperature=temperature, learning_rate=rate, tolerance=1e-7
+    by_width = {
+        width: linearization_records(
+            x_train=x, x_test=x_test, z_teacher=z_teacher, y_hard=y_hard, width=width, depth=1, seed=0,
+            rho_values=[1.0, 0.5], temperature_values=[2.0], tolerance=1e-7, **HYPER,
         )
-        predicted = converged_outputs(
-            factorize_kernel(kernel), empirical_ntk(apply_fn, params, x_test, x, **HYPER),
-            apply_fn(params, x)[:, 0], apply_fn(params, x_test)[:, 0], target,
-        )
-        gaps.append(float(jnp.sqrt(jnp.mean((apply_fn(result.params, x_test)[:, 0] - predicted) ** 2))))
-    assert gaps[1] < gaps[0] / 3  # ~ sqrt(64) = 8 expected
+        for width in (16, 1024)
+    }
+    narrow, wide = by_width[16], by_width[1024]
+    assert [(r["rho"], r["temperature"]) for r in wide] == [(1.0, 2.0), (0.5, 2.0)]
+    for small, large in zip(narrow, wide):
+        assert small["converged"] and large["converged"] and large["train_gap"] < 1e-5
+        assert large["test_gap_empirical"] < small["test_gap_empirical"] / 3  # ~ sqrt(64) = 8 expected
+        assert large["test_gap_analytic"] < small["test_gap_analytic"] / 2.5  # analytic-kernel error adds to it
+        assert large["relative_weight_change"] < small["relative_weight_change"] / 3
+        assert large["kernel_distance"] < small["kernel_distance"] / 3
+        ratio = large["weight_change_norm"] / large["predicted_weight_change_norm"]
+        assert abs(ratio - 1) < 0.05
+
+
+def test_relative_weight_change():
+    initial = [(jnp.array([3.0, 0.0]), jnp.array([4.0])), ()]
+    moved = [(jnp.array([3.0, 1.0]), jnp.array([4.0])), ()]
+    assert relative_weight_change(moved, initial) == pytest.approx(1 / 5)
+    with pytest.raises(ValueError, match="structure"):
+        relative_weight_change(moved[:1], initial)
 
 
 def test_stable_learning_rate_follows_the_curvature_bound():
