@@ -11,6 +11,7 @@ finding need it (``conventions.md``). One module per concept of the paper:
 - :mod:`kdwide.training`: full-batch gradient descent on the KD loss for a finite network (C2).
 - :mod:`kdwide.tasks`: inputs, teachers and labels (generated).
 - :mod:`kdwide.metrics`: measurements on logits and weight changes.
+- :mod:`kdwide.risk_bound`: Result 1, the transfer risk bound (R1–R5): oracle angle, p(β), hard-label limit.
 - :mod:`kdwide.imperfect_teacher`: Result 3, imperfect teachers (I1–I3): flip ratio, slope of cos α, best ρ.
 - :mod:`kdwide.datasets`: real data (bundled digits; MNIST from local files), never downloaded.
 - :mod:`kdwide.parameters`, :mod:`kdwide.results`: chapter parameters and results files.
