@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
@@ -63,6 +64,18 @@ class KernelFactorization(NamedTuple):
         return int(self.cholesky.shape[0])
 
 
+@jax.jit
+def _checked_cholesky(kernel, jitter):
+    """One compiled pass: finiteness, scale, asymmetry and the Cholesky factor of the symmetrized kernel."""
+    matrix = 0.5 * (kernel + kernel.T) + jitter * jnp.eye(kernel.shape[0], dtype=kernel.dtype)
+    return (
+        jnp.all(jnp.isfinite(kernel)),
+        jnp.max(jnp.abs(kernel)),
+        jnp.max(jnp.abs(kernel - kernel.T)),
+        jnp.linalg.cholesky(matrix),
+    )
+
+
 def factorize_kernel(kernel: jnp.ndarray, *, jitter: float = 0.0) -> KernelFactorization:
     """Cholesky-factorize a symmetric positive-definite kernel matrix in float64.
 
@@ -81,14 +94,13 @@ def factorize_kernel(kernel: jnp.ndarray, *, jitter: float = 0.0) -> KernelFacto
     kernel = jnp.asarray(kernel, jnp.float64)
     if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1]:
         raise ValueError(f"kernel must be a square (n, n) matrix, got shape {kernel.shape}")
-    check_finite(kernel, "kernel")
     if not (np.isfinite(jitter) and jitter >= 0):
         raise ValueError(f"jitter must be a finite number >= 0, got {jitter!r}")
-    scale = float(jnp.max(jnp.abs(kernel))) if kernel.size else 1.0
-    if not np.allclose(np.asarray(kernel), np.asarray(kernel).T, rtol=0, atol=1e-10 * max(scale, 1e-300)):
+    finite, scale, asymmetry, factor = _checked_cholesky(kernel, jitter)
+    if not bool(finite):
+        raise ValueError("kernel must be finite (no NaN or infinity)")
+    if float(asymmetry) > 1e-10 * max(float(scale), 1e-300):
         raise ValueError("kernel must be symmetric")
-    matrix = 0.5 * (kernel + kernel.T) + jitter * jnp.eye(kernel.shape[0], dtype=jnp.float64)
-    factor = jnp.linalg.cholesky(matrix)
     diagonal = np.asarray(jnp.diag(factor))
     if not np.all(np.isfinite(diagonal)) or np.any(diagonal <= 0):
         raise ValueError(
