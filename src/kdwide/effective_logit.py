@@ -45,12 +45,17 @@ which grows like :math:`T^2 e^{|z_t|/T}` for a confidently wrong teacher (scienc
 
 from __future__ import annotations
 
+import functools
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
+import numpy as np
 
 from kdwide.validation import (
+    concrete,
     check_finite,
     check_hard_labels,
     check_soft_ratio,
@@ -61,6 +66,9 @@ __all__ = ["effective_logit", "effective_logit_rho_derivative", "stationarity_re
 
 _LOG2 = 0.6931471805599453
 _MAX_ITERATIONS = 100
+_FIRST_ITERATIONS = 4  # compacted path: steps for all elements before gathering the rest
+_FURTHER_ITERATIONS = 2  # compacted path: steps between gatherings
+_COMPACT_MINIMUM_SIZE = 4096
 _D_TOLERANCE = 1e-15
 
 
@@ -107,54 +115,116 @@ def _bracket(b, temperature, log_ratio):
     return d_lo, d_hi
 
 
-def _solve_positive_label(b, rho, temperature):
-    """Root z = b + d (returns d > 0) of the y_g = 1 equation for rho in (0, 1). Inputs broadcast, float64.
+class _SolverState(NamedTuple):
+    """Per-element state of the y_g = 1 root search (all arrays of one shape)."""
 
-    Newton steps in d where d ≥ T (G is close to linear there) and in log d where d < T (G is close to
-    log d there), kept inside the bracket; a step that leaves it is replaced by the other variable's
-    Newton step, then by bisection (geometric while the bracket spans more than a factor 4). Each element stops once its step is below
-    1e-15·max(d, |b|), the resolution of z = b + d.
-    """
+    d: jax.Array  # current iterate, d = z - b > 0
+    lower: jax.Array  # bracket: G(lower) < 0
+    upper: jax.Array  # bracket: G(upper) > 0
+    done: jax.Array  # converged
+    b: jax.Array
+    constant: jax.Array  # log(rho / (T (1 - rho))) + log sigma(-b/T)
+    temperature: jax.Array
+
+
+def _initial_state(b, rho, temperature) -> _SolverState:
+    """Bracket and starting point for rho in (0, 1)."""
     log_ratio = jnp.log(rho) - jnp.log(temperature) - jnp.log1p(-rho)
-    lo, hi = _bracket(b, temperature, log_ratio)
+    lower, upper = _bracket(b, temperature, log_ratio)
     constant = log_ratio + _log_sigmoid(-b / temperature)
-
-    def cond(state):
-        _, _, _, done, it = state
-        return jnp.logical_and(it < _MAX_ITERATIONS, ~jnp.all(done))
-
-    def body(state):
-        d, lo, hi, done, it = state
-        value, slope = _objective(d, b, constant, temperature)
-        lo = jnp.where(value < 0, d, lo)
-        hi = jnp.where(value > 0, d, hi)
-        newton_d = d - value / slope
-        newton_log_d = d * jnp.exp(jnp.clip(-value / (d * slope), -50.0, 50.0))
-        candidate = jnp.where(d >= temperature, newton_d, newton_log_d)
-        other = jnp.where(d >= temperature, newton_log_d, newton_d)
-        # Converged: the Newton step is below the tolerance (checked before the bracket test, since at
-        # the root round-off can make d itself a bracket end).
-        # Tolerance relative to max(d, |b|): z = b + d cannot be resolved more finely than that.
-        converged = jnp.isfinite(candidate) & (jnp.abs(candidate - d) <= _D_TOLERANCE * jnp.maximum(d, jnp.abs(b)))
-        inside = jnp.isfinite(candidate) & (candidate >= lo) & (candidate <= hi)
-        other_inside = jnp.isfinite(other) & (other >= lo) & (other <= hi)
-        bisection = jnp.where(hi > 4.0 * lo, jnp.sqrt(lo * hi), 0.5 * (lo + hi))
-        new_d = jnp.where(inside | converged, candidate, jnp.where(other_inside, other, bisection))
-        new_d = jnp.where((value == 0) | done, d, new_d)
-        # ... or the bracket has shrunk to round-off (the Newton step can then jitter at the noise level of G).
-        done = done | converged | (value == 0) | (hi - lo <= 10 * _D_TOLERANCE * jnp.maximum(lo, jnp.abs(b)))
-        return new_d, lo, hi, done, it + 1
-
     # Start from the dominant balance: G ≈ constant + log(d/T) + log sigma(b/T) + softplus(b) for d ≪ T,
     # and z ≈ max(c, max(b, 0) + T log 2) (the upper-bound argument without its slack) otherwise.
     small_d = temperature * jnp.exp(
         jnp.clip(-(constant + _log_sigmoid(b / temperature) + jax.nn.softplus(b)), -700.0, 700.0)
     )
     large_d = jnp.maximum(-constant, jnp.maximum(b, 0.0) + temperature * _LOG2) - b
-    start = jnp.clip(jnp.where(small_d < temperature, small_d, large_d), lo, hi)
-    init = (start, lo, hi, jnp.zeros(jnp.shape(b), bool), 0)
-    d, *_ = lax.while_loop(cond, body, init)
-    return d
+    start = jnp.clip(jnp.where(small_d < temperature, small_d, large_d), lower, upper)
+    return _SolverState(start, lower, upper, jnp.zeros(jnp.shape(b), bool), b, constant, temperature)
+
+
+def _newton_step(state: _SolverState) -> _SolverState:
+    """One safeguarded Newton step for every element not yet done.
+
+    Newton steps in d where d ≥ T (G is close to linear there) and in log d where d < T (G is close to
+    log d there), kept inside the bracket; a step that leaves it is replaced by the other variable's
+    Newton step, then by bisection (geometric while the bracket spans more than a factor 4). An element
+    is done once its step is below 1e-15·max(d, |b|), the resolution of z = b + d, or its bracket has
+    shrunk to that size (the Newton step can then jitter at the noise level of G).
+    """
+    d, lower, upper, done, b, constant, temperature = state
+    value, slope = _objective(d, b, constant, temperature)
+    lower = jnp.where(value < 0, d, lower)
+    upper = jnp.where(value > 0, d, upper)
+    newton_d = d - value / slope
+    newton_log_d = d * jnp.exp(jnp.clip(-value / (d * slope), -50.0, 50.0))
+    candidate = jnp.where(d >= temperature, newton_d, newton_log_d)
+    other = jnp.where(d >= temperature, newton_log_d, newton_d)
+    resolution = _D_TOLERANCE * jnp.maximum(d, jnp.abs(b))
+    # Checked before the bracket test: at the root, round-off can make d itself a bracket end.
+    converged = jnp.isfinite(candidate) & (jnp.abs(candidate - d) <= resolution)
+    inside = jnp.isfinite(candidate) & (candidate >= lower) & (candidate <= upper)
+    other_inside = jnp.isfinite(other) & (other >= lower) & (other <= upper)
+    bisection = jnp.where(upper > 4.0 * lower, jnp.sqrt(lower * upper), 0.5 * (lower + upper))
+    new_d = jnp.where(inside | converged, candidate, jnp.where(other_inside, other, bisection))
+    new_d = jnp.where((value == 0) | done, d, new_d)
+    done = done | converged | (value == 0) | (upper - lower <= 10 * resolution)
+    return state._replace(d=new_d, lower=lower, upper=upper, done=done)
+
+
+def _iterate(state: _SolverState, max_iterations: int) -> _SolverState:
+    """Newton steps until every element is done or ``max_iterations`` steps were taken."""
+
+    def cond(carry):
+        state, iteration = carry
+        return jnp.logical_and(iteration < max_iterations, ~jnp.all(state.done))
+
+    def body(carry):
+        state, iteration = carry
+        return _newton_step(state), iteration + 1
+
+    return lax.while_loop(cond, body, (state, 0))[0]
+
+
+def _solve_positive_label(b, rho, temperature):
+    """Distance d > 0 of the root z = b + d of the y_g = 1 equation from b, for rho in (0, 1)."""
+    return _iterate(_initial_state(b, rho, temperature), _MAX_ITERATIONS).d
+
+
+@functools.partial(jax.jit, static_argnames="max_iterations")
+def _first_iterations(z_teacher, sign, rho, temperature, *, max_iterations):
+    interior = (rho > 0) & (rho < 1)
+    return _iterate(_initial_state(sign * z_teacher, jnp.where(interior, rho, 0.5), temperature), max_iterations)
+
+
+_more_iterations = jax.jit(lambda state: _iterate(state, _FURTHER_ITERATIONS))
+
+
+def _effective_logit_compacted(z_teacher, sign, rho, temperature):
+    """Same values as ``_effective_logit`` for concrete (non-traced) inputs, faster for large arrays.
+
+    A vectorized loop runs until its slowest element converges. Here every element takes a few steps,
+    then only the unfinished ones continue, gathered (padded to a power of two to bound recompilations)
+    every two steps; each element follows exactly the same iterations as in the plain loop.
+    """
+    state = _first_iterations(z_teacher, sign, rho, temperature, max_iterations=_FIRST_ITERATIONS)
+    state = jax.tree_util.tree_map(jnp.ravel, state)
+    d = state.d
+    remaining = np.flatnonzero(~np.asarray(state.done))  # global indices of the unfinished elements
+    state = jax.tree_util.tree_map(lambda a: a[remaining], state)  # their states, in that order
+    for _ in range(_MAX_ITERATIONS):
+        if remaining.size == 0:
+            break
+        padded = np.resize(np.arange(remaining.size), 1 << int(np.ceil(np.log2(remaining.size))))
+        state = _more_iterations(jax.tree_util.tree_map(lambda a: a[padded], state))
+        state = jax.tree_util.tree_map(lambda a: a[: remaining.size], state)
+        d = d.at[remaining].set(state.d)
+        unfinished = ~np.asarray(state.done)
+        remaining = remaining[unfinished]
+        state = jax.tree_util.tree_map(lambda a: a[unfinished], state)
+    d = d.reshape(z_teacher.shape)
+    interior = (rho > 0) & (rho < 1)
+    z = jnp.where(interior, z_teacher + sign * d, z_teacher)
+    return jnp.where(rho == 0, sign * jnp.inf, z)
 
 
 def _prepare(z_teacher, y_hard, rho, temperature):
@@ -261,7 +331,10 @@ def effective_logit(z_teacher, y_hard, *, rho, temperature) -> jax.Array:
             f"z_teacher {jnp.shape(z_teacher)}, y_hard {jnp.shape(y_hard)}, rho {jnp.shape(rho)}, "
             f"temperature {jnp.shape(temperature)}"
         ) from None
-    return _effective_logit_compiled(*_prepare(z_teacher, y_hard, rho, temperature))
+    arrays = _prepare(z_teacher, y_hard, rho, temperature)
+    if arrays[0].size >= _COMPACT_MINIMUM_SIZE and all(concrete(a) is not None for a in (z_teacher, y_hard, rho, temperature)):
+        return _effective_logit_compacted(*arrays)
+    return _effective_logit_compiled(*arrays)
 
 
 def effective_logit_rho_derivative(z_teacher, y_hard, *, rho, temperature) -> jax.Array:
