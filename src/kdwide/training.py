@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebooks without ipywidgets
 
 from kdwide import linearized
 from kdwide.effective_logit import effective_logit, stationarity_residual
