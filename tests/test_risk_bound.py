@@ -308,6 +308,16 @@ def test_random_features_are_the_derivative_of_the_network():
         rb.readout_zero_weight_change({"W": 1})
 
 
+def test_finite_width_check_agrees_both_ways():
+    check = rb.finite_width_check(0, width=WIDTH, depth=1, activation="relu", w_std=1.3, b_std=0.2, input_dim=3,
+                                  n_anchors=N_ANCHORS_FINITE, n_train=N_TRAIN_FINITE + N_TEST_FINITE,
+                                  rho_values=[1.0, 0.5, 0.0], temperature=1.0, teacher_logit_scale=3.0)
+    np.testing.assert_allclose(check.alpha_kernel, check.alpha_weights, rtol=1e-8)
+    np.testing.assert_allclose(check.alpha_kernel_readout, check.alpha_weights_readout, rtol=1e-8)
+    assert check.n_parameters == 3 * WIDTH + WIDTH + WIDTH + 1
+    assert 0.5 * WIDTH < check.zero_change_norm_squared < 2 * WIDTH  # ~ width: N(0, 1) readout weights
+
+
 # --- the sweep and the claims ----------------------------------------------------------------------------------------------
 
 
@@ -349,3 +359,27 @@ def test_loglog_slope_and_seed_summary():
         rb.loglog_slope(n, [1.0, 0.0, 1.0])
     summary = rb.seed_summary([dict(rho=1.0, n_train=5, x=1.0), dict(rho=1.0, n_train=5, x=3.0)], "x")
     assert summary[(1.0, 5)] == dict(mean=2.0, min=1.0, max=3.0, count=2)
+
+
+def test_fitted_slopes_skip_zero_means_and_claims_r3_r5(sweeps):
+    records = [dict(rho=1.0, n_train=n, seed=0, x=v) for n, v in ((10, 1.0), (100, 0.1), (1000, 0.0))]
+    assert rb.fitted_slopes(records, "x")[1.0] == (pytest.approx(-1.0), 2)
+    for sweep in sweeps:
+        assert rb.claim_r3(sweep.records)["holds"]
+    records = [r for sweep in sweeps for r in sweep.records]
+    verdict = rb.claim_r5(records)
+    assert verdict["holds"], verdict["evidence"]
+    broken = [dict(r, alpha_n=r["min_sample_angle"] + 0.1) if r["rho"] == 1.0 else r for r in records]
+    assert not rb.claim_r3(broken)["holds"]
+    broken = [dict(r, phuong_lampert_bound=0.0) if r["rho"] == 1.0 else r for r in records]
+    assert not rb.claim_r5(broken)["holds"]
+
+
+def test_check_chapter_parameters_names_the_bad_parameter():
+    good = dict(rho_values=[1.0, 0.0], n_values=[8, 16], input_dims=[2, 3], remove_linear=True, input_dim=3,
+                n_anchors=20, teacher_logit_scale=3.0)
+    rb.check_chapter_parameters(good)
+    for name, value in (("rho_values", [1.0, 0.5]), ("n_values", [16, 8]), ("input_dims", [1]),
+                        ("n_anchors", 4), ("teacher_logit_scale", -1.0), ("remove_linear", "yes")):
+        with pytest.raises(ValueError, match=name):
+            rb.check_chapter_parameters(dict(good, **{name: value}))

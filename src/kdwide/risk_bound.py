@@ -89,12 +89,18 @@ __all__ = [
     "max_margin_violation_share",
     "random_features",
     "readout_zero_weight_change",
+    "FiniteWidthCheck",
+    "finite_width_check",
     "SweepResult",
     "transfer_risk_sweep",
     "loglog_slope",
     "seed_summary",
+    "fitted_slopes",
+    "check_chapter_parameters",
     "claim_r2",
+    "claim_r3",
     "claim_r4",
+    "claim_r5",
 ]
 
 KernelFn = Callable[..., Any]
@@ -547,6 +553,94 @@ def readout_zero_weight_change(params: Any) -> np.ndarray:
     return np.asarray(ravel_pytree(change)[0])
 
 
+class FiniteWidthCheck(NamedTuple):
+    r"""Output of :func:`finite_width_check`: :math:`\bar\alpha_n` two ways, centred and with a random initial function.
+
+    Attributes:
+      alpha_kernel, alpha_weights: ``(k,)`` per ρ, centred network (:math:`\Delta w_z = 0`), from kernel algebra on
+        the empirical NTK and from explicit weight vectors.
+      alpha_kernel_readout, alpha_weights_readout: the same with the random initial function and the readout zero
+        weight change.
+      zero_change_norm_squared: :math:`\|\Delta w_z\|^2` of the readout zero weight change.
+      n_parameters: P.
+    """
+
+    alpha_kernel: np.ndarray
+    alpha_weights: np.ndarray
+    alpha_kernel_readout: np.ndarray
+    alpha_weights_readout: np.ndarray
+    zero_change_norm_squared: float
+    n_parameters: int
+
+
+def _weight_space_alpha(oracle: np.ndarray, students: np.ndarray) -> np.ndarray:
+    cosine = oracle @ students / (np.linalg.norm(oracle) * np.linalg.norm(students, axis=0))
+    return np.arccos(np.minimum(np.abs(cosine), 1.0))
+
+
+def finite_width_check(
+    seed: int,
+    *,
+    width: int,
+    depth: int,
+    activation: str,
+    w_std: float,
+    b_std: float,
+    input_dim: int,
+    n_anchors: int,
+    n_train: int,
+    rho_values: Sequence[float],
+    temperature: float,
+    teacher_logit_scale: float,
+) -> FiniteWidthCheck:
+    r""":math:`arlpha_n` of a finite network: kernel algebra on :math:`\hat\Theta = \phi\phi^	op` against explicit vectors.
+
+    Builds the network of :func:`kdwide.networks.fully_connected_network`, its explicit random features
+    (:func:`random_features`) on anchors and training inputs, the oracle :math:`\Delta w_* - \Delta w_z = \phi(A)c`
+    (centred coefficients scaled to RMS training logit ``teacher_logit_scale``), and the converged students
+    :math:`\Delta\hat w = \phi(X)\hat\Theta^{-1}(z - f(X; w_0))` for each ρ, once for the centred network
+    (:math:`f(\cdot; w_0) = 0`) and once for the network's own random initial function with the readout zero weight
+    change (:func:`readout_zero_weight_change`). Needs ``n_train`` < P (positive-definite :math:`\hat\Theta`).
+
+    Returns:
+      :class:`FiniteWidthCheck`.
+    """
+    from kdwide.networks import fully_connected_network  # noqa: PLC0415  (imports neural-tangents: only when used)
+
+    network_seed, anchor_seed, train_seed, coefficient_seed = _sub_seeds(seed, 4)
+    init_fn, apply_fn, _ = fully_connected_network(
+        depth=depth, width=width, activation=activation, w_std=w_std, b_std=b_std
+    )
+    _, params = init_fn(jax.random.PRNGKey(network_seed), (-1, input_dim))
+    inputs = np.concatenate([sphere_inputs(anchor_seed, n_anchors, input_dim), sphere_inputs(train_seed, n_train, input_dim)])
+    features = random_features(apply_fn, params, inputs)
+    initial = np.asarray(apply_fn(jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params), inputs))[:, 0]
+    phi_anchor, phi_train = features[:n_anchors], features[n_anchors:]
+    initial_anchor, initial_train = initial[:n_anchors], initial[n_anchors:]
+    coefficients = centred_coefficients(coefficient_seed, inputs[:n_anchors])
+    coefficients *= teacher_logit_scale / np.sqrt(np.mean((phi_train @ (phi_anchor.T @ coefficients)) ** 2))
+    oracle = phi_anchor.T @ coefficients
+    teacher_train = phi_train @ oracle
+    targets = student_targets(teacher_train, (teacher_train > 0).astype(np.int64), rho_values=rho_values, temperature=temperature)
+    kernel = phi_train @ phi_train.T
+    factorization = linearized.factorize_kernel(kernel)
+    oracle_norm = float(np.sqrt(coefficients @ (phi_anchor @ phi_anchor.T) @ coefficients))
+    zero_change = readout_zero_weight_change(params)
+    carried = ZeroWeightChange(initial_train, -float(coefficients @ initial_anchor), float(zero_change @ zero_change))
+    return FiniteWidthCheck(
+        alpha_kernel=np.asarray(alpha_n(factorization, teacher_train, targets, oracle_norm=oracle_norm)),
+        alpha_weights=_weight_space_alpha(oracle, phi_train.T @ np.linalg.solve(kernel, targets)),
+        alpha_kernel_readout=np.asarray(
+            alpha_n(factorization, teacher_train, targets, oracle_norm=oracle_norm, zero_change=carried)
+        ),
+        alpha_weights_readout=_weight_space_alpha(
+            oracle, phi_train.T @ np.linalg.solve(kernel, targets - initial_train[:, None]) - zero_change[:, None]
+        ),
+        zero_change_norm_squared=carried.norm_squared,
+        n_parameters=int(features.shape[1]),
+    )
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # The experiment of Chapter 3 and its claims
 # ---------------------------------------------------------------------------------------------------------------------
@@ -689,6 +783,49 @@ def seed_summary(records: Sequence[Mapping[str, Any]], key: str) -> dict[tuple[f
     }
 
 
+def fitted_slopes(records: Sequence[Mapping[str, Any]], key: str) -> dict[float, tuple[float, int]]:
+    """Log-log slope of the seed-mean of ``key`` against n, per ρ, over the n where that mean is > 0.
+
+    Returns:
+      ``{rho: (slope, number_of_n_used)}``; the slope is NaN where fewer than 2 points are > 0.
+    """
+    slopes = {}
+    summary = seed_summary(records, key)
+    for rho in sorted({rho for rho, _ in summary}):
+        points = [(n, v["mean"]) for (r, n), v in summary.items() if r == rho and v["mean"] > 0]
+        slope = loglog_slope(*zip(*points)) if len(points) >= 2 else float("nan")
+        slopes[rho] = (slope, len(points))
+    return slopes
+
+
+def check_chapter_parameters(parameters: Mapping[str, Any]) -> None:
+    """Chapter 3's own parameter rules (the shared names are checked by :mod:`kdwide.parameters`).
+
+    Raises:
+      ValueError: naming the parameter: ``rho_values`` must contain 0.0 and 1.0 (claims R4/R5 compare them);
+      ``n_values`` increasing; ``input_dims`` a list of integers ≥ 2; ``n_anchors`` > d + 1 for every d used when
+      ``remove_linear``; ``teacher_logit_scale`` > 0; ``remove_linear`` a bool.
+    """
+    rho_values = list(parameters["rho_values"])
+    if 0.0 not in rho_values or 1.0 not in rho_values:
+        raise ValueError(f"parameter 'rho_values' must contain 0.0 (hard labels) and 1.0 (pure soft), got {rho_values!r}")
+    n_values = list(parameters["n_values"])
+    if any(b <= a for a, b in zip(n_values, n_values[1:])):
+        raise ValueError(f"parameter 'n_values' must be strictly increasing, got {n_values!r}")
+    dims = parameters["input_dims"]
+    if not isinstance(dims, (list, tuple)) or not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 2 for d in dims):
+        raise ValueError(f"parameter 'input_dims' must be a non-empty list of integers >= 2, got {dims!r}")
+    if not isinstance(parameters["remove_linear"], bool):
+        raise ValueError(f"parameter 'remove_linear' must be True or False, got {parameters['remove_linear']!r}")
+    largest = max([*dims, parameters["input_dim"]])
+    minimum = largest + 2 if parameters["remove_linear"] else 2
+    if isinstance(parameters["n_anchors"], bool) or not isinstance(parameters["n_anchors"], int) or parameters["n_anchors"] < minimum:
+        raise ValueError(f"parameter 'n_anchors' must be an integer >= {minimum} (d + 2 with remove_linear), got {parameters['n_anchors']!r}")
+    scale = parameters["teacher_logit_scale"]
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"parameter 'teacher_logit_scale' must be a finite number > 0, got {scale!r}")
+
+
 def claim_r2(records: Sequence[Mapping[str, Any]], *, z_score: float = 3.0) -> dict[str, Any]:
     r"""R2 from records: :math:`R_n \le p(\pi/2 - \bar\alpha_n)` in every record, within Monte-Carlo error.
 
@@ -707,6 +844,27 @@ def claim_r2(records: Sequence[Mapping[str, Any]], *, z_score: float = 3.0) -> d
         f"standard errors); bound < 1 in {informative} of them"
     )
     return {"holds": holds, "evidence": evidence}
+
+
+def claim_r3(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    r"""R3 from records: the pure-soft student learns the projection :math:`P_\Phi\Delta w_*`, so :math:`\bar\alpha_n` shrinks.
+
+    Holds if (a) in every ρ = 1 record :math:`\bar\alpha_n \le \min_{i \le n}\bar\alpha(\phi(x_i), \Delta w_*)` (a
+    projection onto a span is at least as close as any single spanning vector), and (b) the seed-mean
+    :math:`\bar\alpha_n` at ρ = 1 decreases at every step of n.
+    """
+    soft = [r for r in records if r["rho"] == 1.0]
+    if not soft:
+        raise ValueError("records must contain rho = 1")
+    margin = min(r["min_sample_angle"] - r["alpha_n"] for r in soft)
+    means = [v["mean"] for v in seed_summary(soft, "alpha_n").values()]
+    decreasing = bool(np.all(np.diff(means) < 0))
+    holds = margin >= -1e-12 and decreasing
+    evidence = (
+        f"min over {len(soft)} rho=1 records of (best single-sample angle - alpha_n) = {margin:.4g}; mean alpha_n "
+        f"from {means[0]:.4g} to {means[-1]:.4g}, decreasing at every n: {decreasing}"
+    )
+    return {"holds": bool(holds), "evidence": evidence}
 
 
 def claim_r4(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -736,3 +894,21 @@ def claim_r4(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         f"log-log slope of mean alpha_n: {slopes['soft']:.3f} (rho=1) vs {slopes['hard']:.3f} (hard)"
     )
     return {"holds": bool(holds), "evidence": evidence}
+
+
+def claim_r5(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """R5 from records: the bound is never above Phuong & Lampert's (ρ = 1 records) and strictly below it somewhere.
+
+    The evidence counts the records where either bound is vacuous (≥ 1).
+    """
+    soft = [r for r in records if r["rho"] == 1.0]
+    if not soft:
+        raise ValueError("records must contain rho = 1")
+    ours = np.array([r["bound"] for r in soft])
+    theirs = np.array([r["phuong_lampert_bound"] for r in soft])
+    holds = bool(np.all(ours <= theirs) and np.any(ours < theirs))
+    evidence = (
+        f"bound <= Phuong-Lampert in {int(np.sum(ours <= theirs))}/{len(soft)} rho=1 records, strictly below in "
+        f"{int(np.sum(ours < theirs))}; vacuous (>= 1): ours {int(np.sum(ours >= 1))}, theirs {int(np.sum(theirs >= 1))}"
+    )
+    return {"holds": holds, "evidence": evidence}
