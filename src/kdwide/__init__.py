@@ -12,6 +12,8 @@ finding need it (``conventions.md``). One module per concept of the paper:
 - :mod:`kdwide.tasks`: inputs, teachers and labels (generated).
 - :mod:`kdwide.metrics`: measurements on logits and weight changes.
 - :mod:`kdwide.risk_bound`: Result 1, the transfer risk bound (R1–R5): oracle angle, p(β), hard-label limit.
+- :mod:`kdwide.data_inefficiency`: Result 2's metric (D1): closed-form one-sample weight change, I(n).
+- :mod:`kdwide.difficulty`: Result 2's experiments (D2, D3): frequency tasks, early-stopped teachers, ρ×T grid.
 - :mod:`kdwide.imperfect_teacher`: Result 3, imperfect teachers (I1–I3): flip ratio, slope of cos α, best ρ.
 - :mod:`kdwide.datasets`: real data (bundled digits; MNIST from local files), never downloaded.
 - :mod:`kdwide.parameters`, :mod:`kdwide.results`: chapter parameters and results files.
