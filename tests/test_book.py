@@ -1,0 +1,115 @@
+"""kdwide.book: chapter list, environment table, the Sphinx asset filter and the paper-profile runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kdwide import book
+from kdwide.book import (
+    chapter_notebooks,
+    deduplicate_assets,
+    environment_table,
+    external_assets,
+    read_constraints,
+    run_paper_profile,
+    toc_files,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "data" / "sweep_fixture.ipynb"
+
+
+def write_toc(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "_toc.yml").write_text(text)
+    return tmp_path
+
+
+def test_chapters_come_from_the_toc_in_order(tmp_path: Path) -> None:
+    (tmp_path / "book").mkdir()
+    for name in ("02_b", "01_a"):
+        (tmp_path / "book" / f"{name}.ipynb").write_text("{}")
+    write_toc(tmp_path, "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/02_b\n"
+                        "    sections:\n      - file: book/01_a.ipynb\n  - file: book/references\n")
+    assert toc_files(tmp_path) == ["book/intro", "book/02_b", "book/01_a.ipynb", "book/references"]
+    assert chapter_notebooks(tmp_path) == [tmp_path / "book" / "02_b.ipynb", tmp_path / "book" / "01_a.ipynb"]
+    write_toc(tmp_path, "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/03_missing\n")
+    with pytest.raises(FileNotFoundError, match="03_missing"):
+        chapter_notebooks(tmp_path)
+
+
+def test_the_repository_toc_lists_chapter_one_first() -> None:
+    assert chapter_notebooks(ROOT)[0] == ROOT / "book" / "01_effective_logit.ipynb"
+
+
+def test_environment_table_compares_installed_versions_with_the_pins(tmp_path: Path) -> None:
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("# comment\nNumPy==0.0.1\npyyaml==6.0.4  # trailing\njax[cpu]==0.5.3\n")
+    assert read_constraints(constraints) == {"numpy": "0.0.1", "pyyaml": "6.0.4", "jax": "0.5.3"}
+    rows = {r["package"].lower(): r for r in environment_table(constraints)}
+    assert rows["numpy"]["pinned"] == "0.0.1" and rows["numpy"]["matches"] is False
+    assert rows["jax"] == {"package": "jax", "installed": "0.5.3", "pinned": "0.5.3", "matches": True}
+    assert rows["kdwide"]["pinned"] is None and rows["kdwide"]["matches"] is None
+    repository = environment_table(ROOT / "constraints.txt")
+    assert any(r["package"] == "neural-tangents" and r["matches"] for r in repository)
+
+
+class Asset:
+    """Stands in for Sphinx's _JavaScript (filename, priority, attributes)."""
+
+    def __init__(self, filename: str | None, priority: int = 500, **attributes: str) -> None:
+        self.filename, self.priority, self.attributes = filename, priority, attributes
+
+
+def test_assets_listed_twice_are_dropped_and_network_assets_found() -> None:
+    thebe = "const THEBE_JS_URL = 'x';"
+    assets = [Asset("_static/a.js"), Asset(None, body=thebe), Asset("", body=thebe), Asset("_static/a.js"),
+              Asset("_static/a.js", priority=200), Asset("https://cdn.example.invalid/m.js", defer="defer"),
+              Asset("//cdn.example.invalid/n.js")]
+    unique = deduplicate_assets(assets)
+    assert unique == [assets[0], assets[1], assets[4], assets[5], assets[6]]
+    assert external_assets(unique) == ["https://cdn.example.invalid/m.js", "//cdn.example.invalid/n.js"]
+    assert external_assets([Asset(None, body="const u = 'https://x.invalid';")]) == []
+
+
+def test_paper_profile_runs_every_notebook_with_overrides_into_the_output_folder(tmp_path: Path) -> None:
+    before = FIXTURE.read_bytes()
+    summary = run_paper_profile(tmp_path / "paper", notebooks=[FIXTURE, tmp_path / "missing.ipynb"],
+                                papermill_args=["-p", "rho", "0.25"])
+    assert FIXTURE.read_bytes() == before, "the committed notebook must not change"
+    ok, missing = summary["chapters"]
+    assert ok["succeeded"] and ok["seconds"] > 0 and Path(ok["output"]) == (tmp_path / "paper" / FIXTURE.name).resolve()
+    results = json.loads(Path(ok["results"]).read_text())
+    assert results["parameters"]["profile"] == "paper" and results["parameters"]["rho"] == 0.25
+    assert len(results["records"]) == 100  # the fixture's paper-profile size (ci: 3)
+    assert not missing["succeeded"] and missing["results"] is None and "missing.ipynb" in missing["error"]
+    assert json.loads((tmp_path / "paper" / "timings.json").read_text()) == summary
+    assert summary["profile"] == "paper" and summary["papermill_args"] == ["-p", "rho", "0.25"]
+
+
+def test_paper_profile_refuses_an_unknown_profile(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="'profile' must be 'ci' or 'paper'"):
+        run_paper_profile(tmp_path, notebooks=[], profile="gpu")
+
+
+def test_command_line_lists_the_chapters(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    assert book.main(["chapters"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "book/01_effective_logit.ipynb"
+
+
+def test_author_year_labels_for_the_bibliography() -> None:
+    from pybtex.database import parse_file
+
+    entries = parse_file(str(ROOT / "references.bib")).entries
+    assert book.author_year_label(entries["hinton2015distilling"]) == "Hinton et al., 2015"
+    assert book.author_year_label(entries["phuong2019towards"]) == "Phuong and Lampert, 2019"
+    assert book.author_year_label(entries["kdwidebook"]) == "The kd-wide-book authors, 2026"
+    book._register_bibliography_style()
+    from pybtex.plugin import find_plugin
+
+    style = find_plugin("pybtex.style.formatting", "kdwide")()
+    labels = [e.label for e in style.format_entries([entries["jacot2018neural"], entries["jacot2018neural"]])]
+    assert labels == ["Jacot et al., 2018", "Jacot et al., 2018b"]

@@ -1,0 +1,101 @@
+"""The shape every chapter notebook listed in _toc.yml must have (conventions.md, the brief, issue 8).
+
+- the first code cell is tagged ``parameters`` and sets ``profile = "ci"`` and ``results_path = None``; the next code
+  cell validates the parameters and resolves the profile (``kdwide.parameters.resolve_profile``, which validates);
+- the chapter ends with an "Exercises" section of 2-4 ``{exercise}`` directives, each with a label and a
+  ``{solution}`` (or gated ``{solution-start}``) for that label behind a toggle (``:class: dropdown``);
+- it shows at least one figure, and its PNG figures are high-DPI (retina: twice the pixels of their display size).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import struct
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from kdwide.book import chapter_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = chapter_notebooks(ROOT)
+DIRECTIVE = re.compile(r"^[ \t]*(?P<fence>`{3,}|:{3,})\{(?P<name>exercise|exercise-start|solution|solution-start)\}"
+                       r"[ \t]*(?P<argument>\S*)[ \t]*$", re.MULTILINE)
+
+
+def directives(markdown: str) -> list[dict[str, str]]:
+    """The exercise/solution directives of a markdown text: name, argument, options (``:key: value`` lines)."""
+    found = []
+    for match in DIRECTIVE.finditer(markdown):
+        options = {}
+        for line in markdown[match.end():].lstrip("\n").splitlines():
+            option = re.match(r"^[ \t]*:([a-z-]+):[ \t]*(.*)$", line)
+            if not option:
+                break
+            options[option[1]] = option[2].strip()
+        found.append({"name": match["name"], "argument": match["argument"], **options})
+    return found
+
+
+def png_width(data: str) -> int:
+    raw = base64.b64decode(data)
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return struct.unpack(">I", raw[16:20])[0]
+
+
+def test_the_table_of_contents_lists_chapters() -> None:
+    assert CHAPTERS, "_toc.yml lists no chapter notebook (book/NN_name.ipynb)"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_parameters_cell_comes_first_and_is_validated(path: Path) -> None:
+    code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    assert code and "parameters" in code[0].metadata.get("tags", []), f"{path}: first code cell is not tagged 'parameters'"
+    assert re.search(r'^profile = "ci"$', code[0].source, re.MULTILINE), f"{path}: parameters cell lacks profile = \"ci\""
+    assert re.search(r"^results_path = None$", code[0].source, re.MULTILINE), f"{path}: parameters cell lacks results_path = None"
+    # resolve_profile validates every shared parameter (kdwide.parameters)
+    assert len(code) > 1 and "resolve_profile(" in code[1].source, (
+        f"{path}: the code cell after the parameters must validate them and resolve the profile (resolve_profile)")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_ends_with_exercises_and_toggled_solutions(path: Path) -> None:
+    cells = nbformat.read(path, as_version=4).cells
+    headings = [(i, line) for i, c in enumerate(cells) if c.cell_type == "markdown"
+                for line in c.source.splitlines() if re.match(r"^#{1,2} ", line)]
+    exercises_at = [i for i, line in headings if re.match(r"^## Exercises\b", line)]
+    assert exercises_at, f"{path}: no '## Exercises' section"
+    later = [line for i, line in headings if i > exercises_at[-1]]
+    assert not later, f"{path}: the Exercises section must end the chapter; headings after it: {later}"
+    found = [(i, d) for i, c in enumerate(cells) if c.cell_type == "markdown" for d in directives(c.source)]
+    exercises = [(i, d) for i, d in found if d["name"].startswith("exercise")]
+    solutions = {d["argument"]: d for _, d in found if d["name"].startswith("solution")}
+    assert 2 <= len(exercises) <= 4, f"{path}: {len(exercises)} exercises (want 2-4)"
+    assert all(i >= exercises_at[-1] for i, _ in exercises), f"{path}: an exercise comes before the Exercises section"
+    for _, exercise in exercises:
+        label = exercise.get("label")
+        assert label, f"{path}: an exercise has no :label: (its solution refers to it)"
+        assert label in solutions, f"{path}: exercise {label!r} has no solution"
+        assert "dropdown" in solutions[label].get("class", "").split(), (
+            f"{path}: the solution of {label!r} is not behind a toggle (add ':class: dropdown')")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_shows_high_dpi_figures(path: Path) -> None:
+    figures = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            if "image/png" in output.get("data", {}):
+                figures.append((png_width(output["data"]["image/png"]),
+                                output.get("metadata", {}).get("image/png", {}).get("width")))
+            elif "image/svg+xml" in output.get("data", {}):
+                figures.append((None, None))
+    assert figures, (f"{path}: no figure in the stored outputs. If the chapter plots, its kernel ran a non-inline "
+                     "matplotlib backend (MPLBACKEND=Agg is exported by the Makefile and inherited by the kernel): "
+                     "put `%matplotlib inline` before `%config InlineBackend.figure_format = \"retina\"` and re-execute")
+    for pixels, shown in figures:
+        if pixels is not None:
+            assert shown is not None and pixels >= 1.5 * shown, (
+                f"{path}: a PNG figure of {pixels} px shown at {shown} px is not high-DPI (use the retina format)")

@@ -1,0 +1,350 @@
+"""The rendered book in a real browser: headless Chromium opens every page with the network off.
+
+``make browser`` (part of ``make test``, after ``book-check``) runs this file on ``_build/check/_build/html``
+(``KDWIDE_HTML`` names the folder; without it the default folder is used if it exists, else the tests skip).
+The pages are served from a local http.server on 127.0.0.1; Chromium resolves no other host
+(``--host-resolver-rules``) and sends everything else to a closed local port (``--proxy-server``), so a page
+that needs the network fails here instead of quietly loading a CDN. On every page:
+
+- math is typeset: every ``.math`` element holds a MathJax ``mjx-container``, no ``mjx-merror``, and no raw TeX
+  (``$$``, ``\\(``, ``\\[``, ``$\\``) is left in the visible text outside code;
+- every image has loaded (``naturalWidth > 0``), and notebook figures in PNG are high-DPI (at least 1.5 image
+  pixels per CSS pixel);
+- the browser console has no errors, and no request went to anything but the local server;
+- exercise solutions are hidden behind a toggle, and clicking it shows them;
+- a full-page screenshot goes to ``_build/screenshots/`` (one per page under ``book/``).
+
+The last two tests check the checker: with the local MathJax withheld, and on a probe page that breaks every
+rule, it must report failures.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML_ENV = "KDWIDE_HTML"
+DEFAULT_HTML = ROOT / "_build" / "check" / "_build" / "html"
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+PAGE_TIMEOUT_S = 60
+MATHJAX_TIMEOUT_S = 60
+PROBE_PAGE = "__probe__.html"
+PROBE_HTML = """<!DOCTYPE html><html><head><title>probe</title>
+<script src="http://cdn.example.invalid/library.js"></script></head>
+<body><p>Raw math that was never typeset: $$x^2$$ and \\(y\\).</p>
+<img src="missing-figure.png" alt="missing"><img src="http://images.example.invalid/figure.png" alt="remote">
+<script>console.error("probe: deliberate console error");</script></body></html>"""
+
+
+def html_dir() -> Path:
+    """The rendered book to check (``KDWIDE_HTML``, else the book-check render); skip if there is none."""
+    configured = os.environ.get(HTML_ENV)
+    if configured:
+        path = (ROOT / configured).resolve()
+        if not (path / "index.html").is_file():
+            pytest.fail(f"{HTML_ENV}={configured}: no index.html there; build the book first (make book-check)")
+        return path
+    if not (DEFAULT_HTML / "index.html").is_file():
+        pytest.skip(f"no rendered book at {DEFAULT_HTML.relative_to(ROOT)}: run `make book-check` first "
+                    f"(`make test` does), or set {HTML_ENV}")
+    return DEFAULT_HTML
+
+
+def browser_paths() -> tuple[str, str]:
+    """Paths of the Chromium binary and of chromedriver; skip, saying why, when either is missing."""
+    chromium = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+    driver = shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        missing = " and ".join(n for n, p in (("chromium", chromium), ("chromedriver", driver)) if p is None)
+        pytest.skip(f"browser test skipped: {missing} not found on PATH. Install Debian's packages "
+                    f"(`apt-get install chromium chromium-driver`, as .ci/run does) to run it")
+    return chromium, driver
+
+
+def book_pages(root: Path) -> list[str]:
+    """Every HTML page of the site (paths relative to ``root``), theme assets and sources excluded."""
+    pages = [p.relative_to(root).as_posix() for p in root.rglob("*.html")]
+    return sorted(p for p in pages if not p.startswith(("_static/", "_sources/", "_images/")))
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    """Static files from ``directory``; paths under ``withheld`` answer 404; ``extra`` pages served from memory."""
+
+    withheld: tuple[str, ...] = ()
+    extra: dict[str, str] = {}
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        path = self.path.split("?", 1)[0].lstrip("/")
+        if path in self.extra:
+            body = self.extra[path].encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        elif path.startswith(self.withheld):
+            self.send_error(404, "withheld by the test")
+        else:
+            super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@dataclass
+class Site:
+    """A local static server for ``root`` on 127.0.0.1 (an ephemeral port)."""
+
+    root: Path
+    withheld: tuple[str, ...] = ()
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __enter__(self) -> "Site":
+        handler = type("Handler", (QuietHandler,), {"withheld": self.withheld, "extra": self.extra})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(self.root)))
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def make_driver():
+    """Headless Chromium through chromedriver, with no network but 127.0.0.1 and with browser + network logs."""
+    chromium, chromedriver = browser_paths()
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip extra `test`)")
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager: never look anything up online
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1000",
+        "--force-device-scale-factor=1", "--hide-scrollbars", "--mute-audio", "--no-first-run",
+        "--no-default-browser-check", "--disable-extensions", "--disable-sync", "--disable-default-apps",
+        "--disable-background-networking", "--disable-component-update", "--disable-domain-reliability",
+        "--disable-client-side-phishing-detection", "--disable-breakpad", "--metrics-recording-only",
+        "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,InterestFeedContentSuggestions",
+        # the network is off: only 127.0.0.1 resolves, and everything not on loopback goes to a closed local port
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    driver.set_page_load_timeout(PAGE_TIMEOUT_S)
+    driver.set_script_timeout(MATHJAX_TIMEOUT_S)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[object]:
+    browser = make_driver()
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+# Runs in the page: what the checks need, in one round trip.
+PAGE_STATE_JS = r"""
+const visibleText = [];
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT, {acceptNode(node) {
+  return node.parentElement.closest('pre, code, script, style, textarea, mjx-container, .highlight, .MathJax_Preview')
+    ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT; }});
+while (walker.nextNode()) visibleText.push(walker.currentNode.nodeValue);
+const text = visibleText.join(' ');
+const raw = [];
+for (const pattern of [/\$\$/g, /\\\(/g, /\\\[/g, /\$\\[a-zA-Z]/g, /\\begin\{/g]) {
+  for (const m of text.matchAll(pattern)) raw.push(text.slice(Math.max(0, m.index - 30), m.index + 40));
+}
+const math = Array.from(document.querySelectorAll('.math'));
+const images = Array.from(document.images).map(img => ({
+  src: img.currentSrc || img.src, complete: img.complete, naturalWidth: img.naturalWidth,
+  renderedWidth: img.getBoundingClientRect().width, figure: !!img.closest('.cell_output, .output')}));
+return {
+  mathjax: typeof window.MathJax === 'object' && !!(window.MathJax.startup && window.MathJax.startup.document),
+  mathjaxScript: !!document.querySelector('script[src*="mathjax"]'),
+  math: math.length,
+  untypeset: math.filter(el => !el.querySelector('mjx-container')).map(el => el.textContent.slice(0, 60)),
+  containers: document.querySelectorAll('mjx-container').length,
+  merrors: Array.from(document.querySelectorAll('mjx-merror')).map(el => el.textContent.slice(0, 60)),
+  raw: raw,
+  images: images,
+  resources: performance.getEntriesByType('resource').map(e => e.name),
+  solutions: document.querySelectorAll('.solution').length,
+};
+"""
+
+WAIT_MATHJAX_JS = r"""
+const done = arguments[arguments.length - 1];
+const start = Date.now();
+(function wait() {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    MathJax.startup.promise.then(() => done('typeset'), err => done('error: ' + err));
+  } else if (Date.now() - start > 10000) {
+    done('MathJax never started');
+  } else {
+    setTimeout(wait, 100);
+  }
+})();
+"""
+
+
+def check_page(driver, base_url: str, page: str, screenshot: Path | None = None) -> list[str]:
+    """Open ``base_url + page`` and return what is wrong with it (empty: nothing)."""
+    from selenium.webdriver.common.by import By
+
+    driver.get_log("browser"), driver.get_log("performance")  # drop what earlier pages left
+    driver.get(base_url + page)
+    problems: list[str] = []
+    state = driver.execute_script(PAGE_STATE_JS)
+    if state["math"] or state["mathjaxScript"]:
+        outcome = driver.execute_async_script(WAIT_MATHJAX_JS)
+        if outcome != "typeset":
+            problems.append(f"MathJax did not typeset the page ({outcome}); is the local MathJax in _static/mathjax?")
+        state = driver.execute_script(PAGE_STATE_JS)
+    if state["math"]:
+        if state["untypeset"]:
+            problems.append(f"{len(state['untypeset'])} of {state['math']} math elements not typeset, "
+                            f"e.g. {state['untypeset'][0]!r}")
+        if state["containers"] == 0:
+            problems.append("no MathJax output (mjx-container) on a page with math")
+    if state["merrors"]:
+        problems.append(f"MathJax errors: {state['merrors'][:3]}")
+    if state["raw"]:
+        problems.append(f"raw TeX left in the page text: {state['raw'][:3]}")
+    for image in state["images"]:
+        if not image["complete"] or image["naturalWidth"] == 0:
+            problems.append(f"image did not load: {image['src']}")
+        elif (image["figure"] and image["src"].split("?")[0].endswith(".png") and image["renderedWidth"] > 0
+              and image["naturalWidth"] < 1.5 * image["renderedWidth"]):
+            problems.append(f"figure not high-DPI: {image['src']} has {image['naturalWidth']} px shown at "
+                            f"{image['renderedWidth']:.0f} CSS px (use the retina figure format)")
+    problems += check_solutions(driver, By)
+    for entry in driver.get_log("browser"):
+        # Chromium asks for /favicon.ico by itself when a page names no icon: not a request of the page
+        if entry.get("level") == "SEVERE" and "/favicon.ico " not in entry.get("message", ""):
+            problems.append(f"console error: {entry.get('message', '')[:300]}")
+    requested = set(state["resources"])
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            requested.add(message["params"]["request"]["url"])
+    outside = sorted(u for u in requested if not u.startswith((base_url, "data:", "blob:", "about:")))
+    if outside:
+        problems.append(f"requests outside the site: {outside[:5]}")
+    if screenshot is not None:
+        save_screenshot(driver, screenshot)
+    return problems
+
+
+def check_solutions(driver, by) -> list[str]:
+    """Every exercise solution starts hidden and is shown by its toggle button."""
+    problems = []
+    for index, solution in enumerate(driver.find_elements(by.CSS_SELECTOR, ".solution")):
+        content = solution.find_elements(by.CSS_SELECTOR, "section, .solution-content, p:not(.admonition-title)")
+        buttons = solution.find_elements(by.CSS_SELECTOR, "button.toggle-button")
+        if not content or not buttons:
+            problems.append(f"solution {index + 1} has no toggle (use `:class: dropdown`)")
+            continue
+        if content[0].is_displayed():
+            problems.append(f"solution {index + 1} is visible before its toggle is clicked")
+            continue
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", buttons[0])
+        if not wait_until(content[0].is_displayed):  # the toggle fades the content in
+            problems.append(f"solution {index + 1} stays hidden after its toggle is clicked")
+        driver.execute_script("arguments[0].click();", buttons[0])  # hide it again for the screenshot
+    return problems
+
+
+def wait_until(condition, timeout_s: float = 5.0) -> bool:
+    """Poll ``condition()`` until it is true (then True) or ``timeout_s`` passes (then False)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def save_screenshot(driver, path: Path) -> None:
+    """A full-page PNG (height capped at 16000 CSS px, Chromium's limit)."""
+    metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+    size = metrics.get("cssContentSize") or metrics["contentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 16000), "scale": 1}
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot",
+                                  {"format": "png", "captureBeyondViewport": True, "clip": clip})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(base64.b64decode(shot["data"]))
+
+
+def test_every_page_in_headless_chromium(driver) -> None:
+    root = html_dir()
+    pages = book_pages(root)
+    assert any(p.startswith("book/") for p in pages), f"no book pages under {root}"
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    failures = {}
+    with Site(root) as site:
+        for page in pages:
+            shot = SCREENSHOTS / (Path(page).with_suffix(".png").name) if page.startswith("book/") else None
+            problems = check_page(driver, site.base_url, page, screenshot=shot)
+            print(f"{page}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
+            if problems:
+                failures[page] = problems
+    assert not failures, "pages with problems:\n" + "\n".join(
+        f"  {page}:\n" + "\n".join(f"    - {p}" for p in problems) for page, problems in failures.items())
+    shots = sorted(p.name for p in SCREENSHOTS.glob("*.png"))
+    chapters = [Path(p).with_suffix(".png").name for p in pages if p.startswith("book/")]
+    assert shots == sorted(chapters), f"screenshots {shots} != pages {chapters}"
+
+
+def test_chapters_have_typeset_math_and_toggled_solutions(driver) -> None:
+    """The pages that must have math and exercises do (so the per-page checks above are not vacuous)."""
+    root = html_dir()
+    chapters = [p for p in book_pages(root) if p.startswith("book/") and p.split("/")[-1][:2].isdigit()]
+    assert chapters, "no chapter pages (book/NN_name.html)"
+    with Site(root) as site:
+        for page in chapters:
+            driver.get(site.base_url + page)
+            assert driver.execute_async_script(WAIT_MATHJAX_JS) == "typeset", page
+            state = driver.execute_script(PAGE_STATE_JS)
+            assert state["containers"] > 0 and not state["untypeset"], f"{page}: math not typeset"
+            assert state["solutions"] >= 2, f"{page}: {state['solutions']} exercise solutions (need at least 2)"
+
+
+def test_checker_fails_without_the_local_mathjax(driver) -> None:
+    """Withholding _static/mathjax/ (what a CDN-only or broken build amounts to offline) must fail the check."""
+    root = html_dir()
+    page = next(p for p in book_pages(root) if p.startswith("book/") and p.split("/")[-1][:2].isdigit())
+    with Site(root, withheld=("_static/mathjax/",)) as site:
+        problems = check_page(driver, site.base_url, page)
+    assert any("MathJax did not typeset" in p for p in problems), problems
+    assert any("not typeset" in p and "math elements" in p for p in problems), problems
+    assert any("console error" in p for p in problems), problems
+
+
+def test_checker_reports_every_kind_of_problem(driver) -> None:
+    """A probe page with a CDN script, a missing and a remote image, raw TeX and a console error."""
+    root = html_dir()
+    with Site(root, extra={PROBE_PAGE: PROBE_HTML}) as site:
+        problems = "\n".join(check_page(driver, site.base_url, PROBE_PAGE))
+    assert "requests outside the site" in problems and "cdn.example.invalid" in problems, problems
+    assert "image did not load" in problems and "missing-figure.png" in problems, problems
+    assert "raw TeX" in problems, problems
+    assert "console error" in problems, problems
