@@ -92,6 +92,11 @@ __all__ = [
     "best_soft_ratio",
     "SoftRatioSummary",
     "soft_ratio_summary",
+    "synthetic_records",
+    "real_data_records",
+    "soft_ratio_table",
+    "imperfect_teacher_claims",
+    "check_design",
 ]
 
 
@@ -928,3 +933,27 @@ def imperfect_teacher_claims(
         f"{sum(r['cos_alpha_slope'] > 0 for r in better)}/{len(better)} where it errs less",
     )
     return claims
+
+
+def check_design(
+    *, rho_values: Sequence[float], corruption_scales: Sequence[float], teacher_sizes: Sequence[int], n_student: int,
+    significance: float, flat_tolerance: float,
+) -> None:  # fmt: skip
+    """Chapter 5's own parameters: raise ``ValueError`` naming the bad one and its allowed values.
+
+    ``rho_values`` must contain 0 (the hard-label student) and 1 (pure distillation), both needed for the margins
+    of I1 and the condition of I3; ``corruption_scales`` are numbers ≥ 0; ``teacher_sizes`` and ``n_student``
+    integers ≥ 1; ``significance`` and ``flat_tolerance`` numbers ≥ 0.
+    """
+    if not (0.0 in list(rho_values) and 1.0 in list(rho_values)):
+        raise ValueError(f"rho_values must contain 0.0 and 1.0, got {list(rho_values)!r}")
+    if not corruption_scales or not all(np.isfinite(s) and s >= 0 for s in corruption_scales):
+        raise ValueError(f"corruption_scales must be a non-empty list of numbers >= 0, got {corruption_scales!r}")
+    if not teacher_sizes:
+        raise ValueError("teacher_sizes must be a non-empty list of integers >= 1")
+    for size in teacher_sizes:
+        check_positive_int(size, "teacher_sizes")
+    check_positive_int(n_student, "n_student")
+    for name, value in (("significance", significance), ("flat_tolerance", flat_tolerance)):
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
