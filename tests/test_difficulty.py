@@ -132,3 +132,8 @@ def test_rank_correlations_needs_matching_records_and_a_varying_knob():
         dif.rank_correlations(records, knob="frequency", rho=0.5)
     with pytest.raises(ValueError, match="single value"):
         dif.rank_correlations(records, knob="frequency", rho=1.0)
+    constant = [{**r, "frequency": k} for k, r in enumerate(records)]
+    statistic, p_value = dif.rank_correlations(constant, knob="frequency")[4]
+    assert math.isnan(statistic) and math.isnan(p_value)
+    flat = [{**r, "experiment": "difficulty"} for r in constant]
+    assert not dif.difficulty_claim(flat, rho=1.0)["holds"]

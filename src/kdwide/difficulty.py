@@ -339,7 +339,8 @@ def rank_correlations(records: Sequence[dict[str, Any]], *, knob: str, **where: 
       where: only records whose keys equal these values (e.g. ``rho=1.0``, ``experiment="difficulty"``).
 
     Returns:
-      ``{n_train: (spearman, p_value)}``.
+      ``{n_train: (spearman, p_value)}``; ``(nan, nan)`` where the data inefficiency is constant (no claim holds
+      on such a cell).
     """
     selected = [r for r in records if all(r.get(k) == v for k, v in where.items())]
     if not selected:
@@ -350,7 +351,11 @@ def rank_correlations(records: Sequence[dict[str, Any]], *, knob: str, **where: 
         knobs = [math.inf if r[knob] is None else r[knob] for r in rows]
         if len(set(knobs)) < 2:
             raise ValueError(f"knob {knob!r} takes a single value in the selected records")
-        statistic, p_value = spearmanr(knobs, [r["data_inefficiency"] for r in rows])
+        values = [r["data_inefficiency"] for r in rows]
+        if len(set(values)) < 2:  # a constant sample has no rank correlation (spearmanr would warn)
+            result[int(n)] = (math.nan, math.nan)
+            continue
+        statistic, p_value = spearmanr(knobs, values)
         result[int(n)] = (float(statistic), float(p_value))
     return result
 
