@@ -5,7 +5,6 @@ interruption by SIGINT and SIGKILL, a failing point)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -266,16 +265,14 @@ def _descendants(pid: int) -> list:
     return psutil.Process(pid).children(recursive=True)
 
 
-def _reap(processes) -> None:
+def _reap(processes) -> list[int]:
+    """Wait for the sweep's worker processes and kernels to exit by themselves; return those that did not."""
     import psutil
 
-    for process in processes:
-        try:
-            process.wait(timeout=10)  # kernels exit by themselves once their parent is gone
-        except psutil.TimeoutExpired:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
+    _, alive = psutil.wait_procs(processes, timeout=15)
+    for process in alive:
+        process.kill()
+    return [process.pid for process in alive]
 
 
 def test_interrupted_and_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
@@ -286,7 +283,7 @@ def test_interrupted_and_killed_sweep_resumes_without_loss_or_duplicates(tmp_pat
     children = _descendants(first.pid)
     first.send_signal(signal.SIGINT)
     _, stderr = first.communicate(timeout=60)
-    _reap(children)
+    assert _reap(children) == []
     assert first.returncode == 130 and "interrupted" in stderr
     (kept,) = _finished(out)
     kept_bytes = kept.read_bytes()
@@ -298,9 +295,9 @@ def test_interrupted_and_killed_sweep_resumes_without_loss_or_duplicates(tmp_pat
     _wait_for_finished(second, out, 2)
     children = _descendants(second.pid)
     second.send_signal(signal.SIGKILL)
+    assert second.wait(timeout=60) == -signal.SIGKILL
+    assert _reap(children) == []  # orphaned workers and kernels exit by themselves
     second.communicate(timeout=60)
-    _reap(children)
-    assert second.returncode == -signal.SIGKILL
     finished = _finished(out)
     assert len(finished) in (2, 3) and kept in finished and kept.read_bytes() == kept_bytes
     for path in finished:

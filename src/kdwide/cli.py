@@ -10,7 +10,9 @@ Exit codes: 0 every point finished; 1 some points failed (listed on stderr); 2 t
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 __all__ = ["main", "build_parser"]
@@ -70,9 +72,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from kdwide import sweep
 
+    main_thread = threading.current_thread() is threading.main_thread()
+    # `kill PID` (SIGTERM) stops a sweep as cleanly as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
         defaults = sweep.notebook_parameters(args.notebook)
         grid = sweep.parse_grid([tuple(pair) for pair in args.parameter], defaults)
@@ -104,6 +113,9 @@ def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             file=sys.stderr,
         )
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     finished = len(summary.skipped) + len(summary.executed) - len(summary.failed)
     print(
         f"kdwide sweep: {finished}/{len(summary.points)} points finished ({len(summary.skipped)} earlier, "

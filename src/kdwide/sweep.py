@@ -12,6 +12,7 @@ Out folder layout::
     OUT/points/POINT/results.json         the notebook's results file: present <=> POINT is finished
     OUT/points/POINT/notebook.ipynb       the executed notebook of a finished point
     OUT/points/POINT/failed.ipynb, error.txt   the executed notebook and error of a point whose last run failed
+    OUT/.work/                            temporary folders of running points (emptied by every run)
 
 Resuming: a point is finished exactly when its ``results.json`` exists. Every file the runner writes
 is written to a temporary file in the same folder and renamed into place, and ``results.json`` is
@@ -22,8 +23,8 @@ same parameters always map to the same folder (``1`` and ``1.0`` are the same va
 
 Where the work runs: :func:`execute_point` runs one point in a temporary folder and returns the
 executed notebook and results file as text; only the process that called :func:`run_sweep` writes
-into the out folder. The same function runs in-process (``jobs=1``), in a pool of local processes
-(``jobs=N``) or on the workers of an existing Dask cluster (``scheduler=ADDRESS``; the workers need
+into the out folder. The same function runs in a pool of ``jobs`` local processes or on the workers
+of an existing Dask cluster (``scheduler=ADDRESS``; the workers need
 kdwide and the Jupyter kernel installed, not the out folder).
 """
 
@@ -39,10 +40,12 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,7 +57,7 @@ from typing import Any
 import pandas as pd
 
 from kdwide.parameters import validate_parameter
-from kdwide.results import package_versions, read_results
+from kdwide.results import package_versions, read_results, to_jsonable
 
 __all__ = [
     "LIST_SUFFIX",
@@ -334,6 +337,7 @@ class PointTask:
     cwd: str | None = None
     kernel_name: str = "python3"
     cell_timeout: float | None = None
+    work_root: str | None = None
 
 
 @dataclass(frozen=True)
@@ -356,13 +360,15 @@ def execute_point(task: PointTask) -> PointOutcome:
     ``results_path`` is set to a file in that folder; the outcome is ``ok`` only if the notebook ran without
     error and wrote a results file with a ``records`` list. The notebook runs in ``task.cwd`` if that folder
     exists here (the notebook's own folder on the machine that planned the sweep), else in the temporary folder.
+    The temporary folder is made in ``task.work_root`` if that folder exists here, else in the system's.
     """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     start = time.perf_counter()
     error = None
-    with tempfile.TemporaryDirectory(prefix="kdwide-sweep-") as work:
+    work_root = task.work_root if task.work_root is not None and os.path.isdir(task.work_root) else None
+    with tempfile.TemporaryDirectory(prefix="kdwide-sweep-", dir=work_root) as work:
         work_path = Path(work)
         source = work_path / task.notebook_name
         executed = work_path / f"executed-{task.notebook_name}"
@@ -447,7 +453,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def _atomic_write_json(path: Path, document: Any) -> None:
-    _atomic_write_text(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
+    _atomic_write_text(path, json.dumps(to_jsonable(document), indent=1, allow_nan=False) + "\n")
 
 
 def _remove_stale_temporaries(folder: Path) -> None:
@@ -500,37 +506,22 @@ def _exclusive(out: Path) -> Iterator[None]:
 
 # --------------------------------------------------------------------------------------- schedulers
 
-_BUSY = False
-
-
 def _worker_initializer() -> None:
-    """Local worker processes: the parent handles Ctrl-C; SIGTERM interrupts a running point cleanly."""
+    """Local worker processes ignore Ctrl-C (the runner stops them itself, see :func:`_run_processes`) and exit
+    as soon as the runner is gone (killed with SIGKILL), like Jupyter kernels do."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _worker_terminate)
+    parent = os.getppid()
 
+    def exit_when_orphaned() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
 
-def _worker_terminate(signum: int, frame: Any) -> None:
-    if _BUSY:
-        raise KeyboardInterrupt
-    os._exit(0)
-
-
-def _worker_execute(task: PointTask) -> PointOutcome:
-    global _BUSY
-    _BUSY = True
-    try:
-        return execute_point(task)
-    finally:
-        _BUSY = False
+    threading.Thread(target=exit_when_orphaned, name="kdwide-sweep-parent-watch", daemon=True).start()
 
 
 def _failed(task: PointTask, error: str) -> PointOutcome:
     return PointOutcome(task.point_id, False, None, None, error, 0.0)
-
-
-def _run_serial(tasks: Sequence[PointTask]) -> Iterator[PointOutcome]:
-    for task in tasks:
-        yield execute_point(task)
 
 
 def _run_processes(tasks: Sequence[PointTask], jobs: int) -> Iterator[PointOutcome]:
@@ -542,7 +533,7 @@ def _run_processes(tasks: Sequence[PointTask], jobs: int) -> Iterator[PointOutco
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_worker_initializer,
     )
-    futures = {pool.submit(_worker_execute, task): task for task in tasks}
+    futures = {pool.submit(execute_point, task): task for task in tasks}
     completed = False
     try:
         for future in as_completed(futures):
@@ -553,12 +544,16 @@ def _run_processes(tasks: Sequence[PointTask], jobs: int) -> Iterator[PointOutco
                 yield _failed(task, f"worker failed: {type(exc).__name__}: {exc}")
         completed = True
     finally:
-        if not completed:  # interrupted: stop the running points (their kernels are shut down cleanly)
+        if not completed:
+            # Interrupted: kill the workers outright. Interrupting papermill inside a worker can leave it blocked,
+            # and a worker that dies holding the task queue's lock blocks the others; killing all of them cannot
+            # hang. Their kernels exit by themselves within a second of losing their parent (ipykernel's
+            # parent poller); their temporary folders are in OUT/.work, emptied by the next run.
             for future in futures:
                 future.cancel()
             for process in list((getattr(pool, "_processes", None) or {}).values()):
                 with contextlib.suppress(OSError):
-                    os.kill(process.pid, signal.SIGTERM)
+                    process.kill()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -725,7 +720,7 @@ def run_sweep(
       grid: parameter name → values to sweep (see :func:`plan_sweep`).
       out: out folder (created; reused to resume).
       seeds: values of ``seed``, swept last.
-      jobs: local processes running points at once (1: in this process).
+      jobs: local worker processes running points at once.
       scheduler: address of an existing Dask distributed scheduler (e.g. ``tcp://10.0.0.5:8786``); the points
         then run on its workers and ``jobs`` is not used.
       kernel_name: Jupyter kernel papermill starts (``python3``: this environment's Python).
@@ -775,6 +770,9 @@ def run_sweep(
             "state": "running",
             "points": [],
         }
+        work_root = out.resolve() / ".work"  # temporary folders of local workers (left over if they were killed)
+        shutil.rmtree(work_root, ignore_errors=True)
+        work_root.mkdir()
         entries: dict[str, dict[str, Any]] = {}
         finished: set[str] = set()
         for point in points:
@@ -822,6 +820,7 @@ def run_sweep(
                 cwd=str(notebook.resolve().parent),
                 kernel_name=kernel_name,
                 cell_timeout=cell_timeout,
+                work_root=None if scheduler is not None else str(work_root),
             )
             for point in todo
         ]
@@ -830,8 +829,6 @@ def run_sweep(
             if tasks:
                 if scheduler is not None:
                     outcomes = _run_dask(tasks, scheduler)
-                elif jobs == 1:
-                    outcomes = _run_serial(tasks)
                 else:
                     outcomes = _run_processes(tasks, jobs)
                 with contextlib.closing(outcomes), _progress_bar(len(tasks), progress) as bar:
@@ -861,6 +858,7 @@ def run_sweep(
             interrupted = True
             raise
         finally:
+            shutil.rmtree(work_root, ignore_errors=True)
             table = sweep_table([point for point in points if point.id in finished], out)
             _write_table(table, out)
             manifest.update(
