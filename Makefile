@@ -9,7 +9,6 @@ STAMP  := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
-export MPLBACKEND := Agg
 
 # MathJax 3 served from the built site (_config.yml: html_static_path, mathjax_path). The npm package is
 # immutable per version; the checksum pins the exact file the book loads.
