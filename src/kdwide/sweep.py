@@ -386,9 +386,11 @@ def execute_point(task: PointTask) -> PointOutcome:
                 log_output=False,
                 request_save_on_cell_execute=False,
                 execution_timeout=task.cell_timeout,
-                # The kernel's own log (not the notebook's outputs) would print a notice about its loopback TCP
-                # transport to the runner's stderr for every point; keep its errors only.
-                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                # The kernel's own log (not the notebook's outputs, which go to the executed notebook) prints a
+                # notice about its loopback TCP transport for every point, and "KeyboardInterrupt caught in kernel"
+                # when jupyter_client interrupts it before shutting it down. A kernel that fails still fails the
+                # point with its error, so keep that log quiet.
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
             )
         except PapermillExecutionError as exc:
             error = f"{exc.ename}: {exc.evalue} (in cell {exc.exec_count})"
