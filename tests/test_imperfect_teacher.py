@@ -328,7 +328,8 @@ def test_check_design_names_the_bad_parameter():
     good = dict(rho_values=[0.0, 0.5, 1.0], corruption_scales=[0.0, 0.5], teacher_sizes=[10], n_student=5,
                 significance=2.0, flat_tolerance=0.0)  # fmt: skip
     it.check_design(**good)
-    for name, bad in (("rho_values", [0.5, 1.0]), ("corruption_scales", [-1.0]), ("teacher_sizes", [0]),
+    for name, bad in (("rho_values", [0.5, 1.0]), ("corruption_scales", [-1.0]), ("corruption_scales", "[0.0, 0.5]"),
+                      ("teacher_sizes", [0]), ("teacher_sizes", "[10]"),
                       ("n_student", 0), ("significance", float("nan")), ("flat_tolerance", -0.1)):  # fmt: skip
         with pytest.raises(ValueError, match=name):
             it.check_design(**dict(good, **{name: bad}))

@@ -945,12 +945,18 @@ def check_design(
     of I1 and the condition of I3; ``corruption_scales`` are numbers ≥ 0; ``teacher_sizes`` and ``n_student``
     integers ≥ 1; ``significance`` and ``flat_tolerance`` numbers ≥ 0.
     """
-    if not (0.0 in list(rho_values) and 1.0 in list(rho_values)):
-        raise ValueError(f"rho_values must contain 0.0 and 1.0, got {list(rho_values)!r}")
-    if not corruption_scales or not all(np.isfinite(s) and s >= 0 for s in corruption_scales):
+    def numbers(values) -> bool:
+        return isinstance(values, (list, tuple)) and len(values) > 0 and all(
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and np.isfinite(v)
+            for v in values
+        )
+
+    if not (numbers(rho_values) and 0.0 in list(rho_values) and 1.0 in list(rho_values)):
+        raise ValueError(f"rho_values must be a list of soft ratios containing 0.0 and 1.0, got {rho_values!r}")
+    if not (numbers(corruption_scales) and all(s >= 0 for s in corruption_scales)):
         raise ValueError(f"corruption_scales must be a non-empty list of numbers >= 0, got {corruption_scales!r}")
-    if not teacher_sizes:
-        raise ValueError("teacher_sizes must be a non-empty list of integers >= 1")
+    if not isinstance(teacher_sizes, (list, tuple)) or not teacher_sizes:
+        raise ValueError(f"teacher_sizes must be a non-empty list of integers >= 1, got {teacher_sizes!r}")
     for size in teacher_sizes:
         check_positive_int(size, "teacher_sizes")
     check_positive_int(n_student, "n_student")
