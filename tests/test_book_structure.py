@@ -4,6 +4,8 @@
   cell validates the parameters and resolves the profile (``kdwide.parameters.resolve_profile``, which validates);
 - the chapter ends with an "Exercises" section of 2-4 ``{exercise}`` directives, each with a label and a
   ``{solution}`` (or gated ``{solution-start}``) for that label behind a toggle (``:class: dropdown``);
+- code cells tagged ``solution`` (for ``make assignments``) sit inside a gated ``{solution-start}`` ...
+  ``{solution-end}`` block, so the book hides them behind the same toggle;
 - it shows at least one figure, and its PNG figures are high-DPI (retina: twice the pixels of their display size).
 """
 
@@ -17,6 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from kdwide.assignments import SOLUTION_TAG, strip_written_solutions
 from kdwide.book import chapter_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,6 +83,18 @@ def test_chapter_ends_with_exercises_and_toggled_solutions(path: Path) -> None:
         assert label in solutions, f"{path}: exercise {label!r} has no solution"
         assert "dropdown" in solutions[label].get("class", "").split(), (
             f"{path}: the solution of {label!r} is not behind a toggle (add ':class: dropdown')")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_solution_code_cells_are_hidden_in_gated_solutions(path: Path) -> None:
+    inside_gate = False
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        if cell.cell_type == "markdown":
+            _, inside_gate = strip_written_solutions(cell.source, inside_gate=inside_gate)
+        elif SOLUTION_TAG in cell.metadata.get("tags", []):
+            assert inside_gate, (f"{path}: code cell {index} is tagged 'solution' but is not inside a "
+                                 "{solution-start} ... {solution-end} block, so the book shows it to every reader")
+    assert not inside_gate, f"{path}: a {{solution-start}} block is never closed by {{solution-end}}"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])

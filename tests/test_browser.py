@@ -284,14 +284,17 @@ def wait_until(condition, timeout_s: float = 5.0) -> bool:
 
 
 def save_screenshot(driver, path: Path) -> None:
-    """A full-page PNG (height capped at 16000 CSS px, Chromium's limit)."""
-    metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
-    size = metrics.get("cssContentSize") or metrics["contentSize"]
-    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 16000), "scale": 1}
-    shot = driver.execute_cdp_cmd("Page.captureScreenshot",
-                                  {"format": "png", "captureBeyondViewport": True, "clip": clip})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(base64.b64decode(shot["data"]))
+    """A full-page PNG: the window is made as tall as the page (at most 16000 px), then restored."""
+    width, height = driver.get_window_size()["width"], driver.get_window_size()["height"]
+    driver.execute_script("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);")
+    full = driver.execute_script("return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight);")
+    driver.set_window_size(width, min(max(int(full), height), 16000))
+    try:
+        time.sleep(0.2)  # let the layout settle at the new size
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(driver.get_screenshot_as_base64()))
+    finally:
+        driver.set_window_size(width, height)
 
 
 def test_every_page_in_headless_chromium(driver) -> None:
