@@ -24,9 +24,12 @@ PAPER_DIR      ?= _build/paper
 PAPERMILL_ARGS ?=
 HTML_CHECK     := _build/check/_build/html
 
-.PHONY: setup test unit nbval book-check browser book paper assignments clean
+.PHONY: setup mathjax test unit nbval book-check browser book paper assignments clean
 
 setup: $(STAMP) $(MATHJAX)
+
+## make mathjax: only the MathJax files (e.g. for a conda environment, which has no .venv/.installed)
+mathjax: $(MATHJAX)
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }

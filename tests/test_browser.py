@@ -25,6 +25,7 @@ import functools
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -57,7 +58,7 @@ def html_dir() -> Path:
             pytest.fail(f"{HTML_ENV}={configured}: no index.html there; build the book first (make book-check)")
         return path
     if not (DEFAULT_HTML / "index.html").is_file():
-        pytest.skip(f"no rendered book at {DEFAULT_HTML.relative_to(ROOT)}: run `make book-check` first "
+        pytest.skip(f"no rendered book at {DEFAULT_HTML}: run `make book-check` first "
                     f"(`make test` does), or set {HTML_ENV}")
     return DEFAULT_HTML
 
@@ -351,3 +352,19 @@ def test_checker_reports_every_kind_of_problem(driver) -> None:
     assert "image did not load" in problems and "missing-figure.png" in problems, problems
     assert "raw TeX" in problems, problems
     assert "console error" in problems, problems
+
+
+def test_without_chromium_the_browser_tests_skip_and_say_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/chromedriver" if name == "chromedriver" else None)
+    with pytest.raises(pytest.skip.Exception, match=r"chromium not found on PATH.*apt-get install chromium chromium-driver"):
+        browser_paths()
+
+
+def test_without_a_rendered_book_the_browser_tests_skip_or_fail(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(HTML_ENV, raising=False)
+    monkeypatch.setattr(sys.modules[__name__], "DEFAULT_HTML", tmp_path / "missing")
+    with pytest.raises(pytest.skip.Exception, match="make book-check"):
+        html_dir()
+    monkeypatch.setenv(HTML_ENV, str(tmp_path / "missing"))  # asked for explicitly (make browser): a failure
+    with pytest.raises(pytest.fail.Exception, match="no index.html there"):
+        html_dir()
