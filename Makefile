@@ -15,7 +15,8 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 MATHJAX_VERSION := 3.2.2
 MATHJAX_SHA256  := 300480069078b5892d2363a2b65e2dfbbf30fe5c80f83edbfecf4610fd093862
 MATHJAX_ROOT    := $(VENV)/share/mathjax
-MATHJAX         := $(MATHJAX_ROOT)/static/mathjax/tex-mml-chtml.js
+# a stamp per version (a new version reinstalls); the files the book serves are in $(MATHJAX_ROOT)/static/mathjax/
+MATHJAX         := $(MATHJAX_ROOT)/installed-$(MATHJAX_VERSION)
 
 # make paper / make book PROFILE=paper: every chapter with profile="paper" (papermill) into PAPER_DIR;
 # extra papermill arguments, e.g. PAPERMILL_ARGS="-p n_values '[32, 64]'" for a CPU smoke run.
@@ -45,7 +46,7 @@ $(MATHJAX):
 	cd $(MATHJAX_ROOT)/npm/node_modules/mathjax && echo "$(MATHJAX_SHA256)  es5/tex-mml-chtml.js" | sha256sum --check --quiet && \
 	  cp LICENSE $(CURDIR)/$(MATHJAX_ROOT)/incoming/mathjax/ && cd es5 && \
 	  cp -R tex-mml-chtml.js core.js loader.js startup.js input output ui a11y adaptors sre $(CURDIR)/$(MATHJAX_ROOT)/incoming/mathjax/
-	rm -rf $(MATHJAX_ROOT)/npm && mv $(MATHJAX_ROOT)/incoming $(MATHJAX_ROOT)/static
+	rm -rf $(MATHJAX_ROOT)/npm && mv $(MATHJAX_ROOT)/incoming $(MATHJAX_ROOT)/static && touch $(MATHJAX)
 
 ## make test: unit tests, nbval over every committed chapter, a warnings-as-errors render of the committed book,
 ## and every page of that render opened in headless Chromium (skipped, saying why, where Chromium is missing)
