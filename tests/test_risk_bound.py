@@ -380,6 +380,7 @@ def test_check_chapter_parameters_names_the_bad_parameter():
                 n_anchors=20, teacher_logit_scale=3.0)
     rb.check_chapter_parameters(good)
     for name, value in (("rho_values", [1.0, 0.5]), ("n_values", [16, 8]), ("input_dims", [1]),
-                        ("n_anchors", 4), ("teacher_logit_scale", -1.0), ("remove_linear", "yes")):
+                        ("n_anchors", 4), ("teacher_logit_scale", -1.0), ("remove_linear", "yes"),
+                        ("finite_width_n_train", 0)):
         with pytest.raises(ValueError, match=name):
             rb.check_chapter_parameters(dict(good, **{name: value}))

@@ -804,7 +804,8 @@ def check_chapter_parameters(parameters: Mapping[str, Any]) -> None:
     Raises:
       ValueError: naming the parameter: ``rho_values`` must contain 0.0 and 1.0 (claims R4/R5 compare them);
       ``n_values`` increasing; ``input_dims`` a list of integers ≥ 2; ``n_anchors`` > d + 1 for every d used when
-      ``remove_linear``; ``teacher_logit_scale`` > 0; ``remove_linear`` a bool.
+      ``remove_linear``; ``teacher_logit_scale`` > 0; ``remove_linear`` a bool; ``finite_width_n_train`` (if given) an
+      integer ≥ 1.
     """
     rho_values = list(parameters["rho_values"])
     if 0.0 not in rho_values or 1.0 not in rho_values:
@@ -821,6 +822,7 @@ def check_chapter_parameters(parameters: Mapping[str, Any]) -> None:
     minimum = largest + 2 if parameters["remove_linear"] else 2
     if isinstance(parameters["n_anchors"], bool) or not isinstance(parameters["n_anchors"], int) or parameters["n_anchors"] < minimum:
         raise ValueError(f"parameter 'n_anchors' must be an integer >= {minimum} (d + 2 with remove_linear), got {parameters['n_anchors']!r}")
+    check_positive_int(parameters.get("finite_width_n_train", 1), "parameter 'finite_width_n_train'")
     scale = parameters["teacher_logit_scale"]
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (np.isfinite(scale) and scale > 0):
         raise ValueError(f"parameter 'teacher_logit_scale' must be a finite number > 0, got {scale!r}")
