@@ -840,11 +840,14 @@ def claim_r2(records: Sequence[Mapping[str, Any]], *, z_score: float = 3.0) -> d
     gaps = np.array([r["transfer_risk"] - r["bound"] for r in records])
     allowance = z_score * np.array([np.hypot(r["transfer_risk_standard_error"], r["bound_standard_error"]) for r in records])
     informative = sum(r["bound"] < 1 for r in records)
+    cosines = [r["cos_alpha_n"] for r in records if "cos_alpha_n" in r]
     holds = bool(np.all(gaps <= allowance))
     evidence = (
         f"max(risk - bound) = {gaps.max():.4g} over {len(records)} records (allowed: {z_score:g} Monte-Carlo "
         f"standard errors); bound < 1 in {informative} of them"
     )
+    if cosines:
+        evidence += f"; smallest cos(alpha_n) = {min(cosines):.4g} (folded and unfolded angles agree where >= 0)"
     return {"holds": holds, "evidence": evidence}
 
 
