@@ -189,3 +189,15 @@ def test_compacted_eager_path_equals_the_traced_loop():
     traced = np.asarray(jax.jit(lambda *a: effective_logit(a[0], a[1], rho=a[2], temperature=a[3]))(z_teacher, y, rho, temperature))
     np.testing.assert_array_equal(eager, traced)
     assert np.abs(stationarity_residual(eager[100:], z_teacher[100:], y[100:], rho=rho[100:], temperature=temperature[100:])).max() < 1e-12
+
+
+def test_student_targets_are_effective_logits_with_the_hard_label_direction_at_rho_zero():
+    z_teacher, y = np.array([-2.0, 0.5, 3.0]), np.array([0, 1, 0])
+    rho = np.array([[0.0], [0.4], [1.0]])
+    targets = kdwide.student_targets(z_teacher, y, rho=rho, temperature=2.0)
+    np.testing.assert_array_equal(targets[0], [-1.0, 1.0, -1.0])
+    np.testing.assert_array_equal(targets[1], effective_logit(z_teacher, y, rho=0.4, temperature=2.0))
+    np.testing.assert_array_equal(targets[2], z_teacher)
+    # the direction is the limit: at tiny rho the normalized targets approach 2y - 1
+    tiny = kdwide.student_targets(np.zeros(3), y, rho=1e-12, temperature=1.0)
+    np.testing.assert_allclose(tiny / np.abs(tiny).max(), 2.0 * y - 1.0, rtol=1e-12)

@@ -8,7 +8,9 @@ finding need it (``conventions.md``). One module per concept of the paper:
 - :mod:`kdwide.networks`: fully connected students/teachers in NTK parameterization (S2); the only
   module that imports neural-tangents.
 - :mod:`kdwide.kernels`: analytic (infinite-width) and empirical (finite-width) tangent kernels.
+- :mod:`kdwide.linearized`: the converged linearized student through kernel algebra (C2).
 - :mod:`kdwide.training`: full-batch gradient descent on the KD loss for a finite network (C2).
+- :mod:`kdwide.grid`: a whole ρ×T grid of students on one factorized kernel.
 - :mod:`kdwide.tasks`: inputs, teachers and labels (generated).
 - :mod:`kdwide.metrics`: measurements on logits and weight changes.
 - :mod:`kdwide.risk_bound`: Result 1, the transfer risk bound (R1–R5): oracle angle, p(β), hard-label limit.
@@ -16,7 +18,11 @@ finding need it (``conventions.md``). One module per concept of the paper:
 - :mod:`kdwide.difficulty`: Result 2's experiments (D2, D3): frequency tasks, early-stopped teachers, ρ×T grid.
 - :mod:`kdwide.imperfect_teacher`: Result 3, imperfect teachers (I1–I3): flip ratio, slope of cos α, best ρ.
 - :mod:`kdwide.datasets`: real data (bundled digits; MNIST from local files), never downloaded.
+- :mod:`kdwide.landscape`: Results 1–3 over the ρ×T plane (chapter 6).
 - :mod:`kdwide.parameters`, :mod:`kdwide.results`: chapter parameters and results files.
+- :mod:`kdwide.sweep` (``kdwide sweep``): resumable papermill sweeps over chapters, local or on Dask.
+- :mod:`kdwide.notebooks`, :mod:`kdwide.book`, :mod:`kdwide.assignments`: executing chapters, the book's
+  Sphinx extension, and student versions with an autograder.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from kdwide.effective_logit import (  # noqa: E402
     effective_logit,
     effective_logit_rho_derivative,
     stationarity_residual,
+    student_targets,
 )
 from kdwide.losses import (  # noqa: E402
     binary_cross_entropy_with_logits,
@@ -48,4 +55,5 @@ __all__ = [
     "kd_loss_gradient",
     "kd_loss_per_sample",
     "stationarity_residual",
+    "student_targets",
 ]

@@ -55,7 +55,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg
 
-from kdwide.effective_logit import effective_logit
+from kdwide.effective_logit import student_targets
 from kdwide.linearized import KernelFactorization, factorize_kernel
 from kdwide.validation import check_finite, check_hard_labels, check_positive_int, check_soft_ratio, check_temperature
 
@@ -338,9 +338,7 @@ def effective_targets(z_teacher, y_hard, *, rho, temperature) -> np.ndarray:
     if rho.ndim != 1:
         raise ValueError(f"rho and temperature must be scalars or 1-D lists of grid points, got shape {rho.shape}")
     teacher = np.broadcast_to(columns.T, (y_hard.shape[0], rho.shape[0]))
-    logits = np.asarray(effective_logit(teacher, y_hard[:, None], rho=rho[None, :], temperature=temperature[None, :]))
-    direction = (2.0 * y_hard - 1.0)[:, None]
-    return np.where(rho[None, :] == 0, direction, logits)
+    return student_targets(teacher, y_hard[:, None], rho=rho[None, :], temperature=temperature[None, :])
 
 
 def average_over_seeds(values: np.ndarray, axis: int = 0) -> SeedAverage:

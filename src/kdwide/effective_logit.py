@@ -62,7 +62,7 @@ from kdwide.validation import (
     check_temperature,
 )
 
-__all__ = ["effective_logit", "effective_logit_rho_derivative", "stationarity_residual"]
+__all__ = ["effective_logit", "effective_logit_rho_derivative", "stationarity_residual", "student_targets"]
 
 _LOG2 = 0.6931471805599453
 _MAX_ITERATIONS = 100
@@ -335,6 +335,25 @@ def effective_logit(z_teacher, y_hard, *, rho, temperature) -> jax.Array:
     if arrays[0].size >= _COMPACT_MINIMUM_SIZE and all(concrete(a) is not None for a in (z_teacher, y_hard, rho, temperature)):
         return _effective_logit_compacted(*arrays)
     return _effective_logit_compiled(*arrays)
+
+
+def student_targets(z_teacher, y_hard, *, rho, temperature) -> np.ndarray:
+    r"""The training targets of the converged linearized student: effective logits, with the ρ = 0 limit made finite.
+
+    For ρ ∈ (0, 1] this is :func:`effective_logit`. At ρ = 0 the effective logits are ±∞; as ρ → 0 they grow
+    like a common :math:`\log(1/\rho)` times :math:`2y_g - 1` (chapter 1, exercise), so every quantity that
+    depends only on the *direction* of the student's weight change (its signs, angles, log-norm differences)
+    tends to its value for the targets :math:`2y_g - 1`. Those are returned where ρ = 0.
+
+    Args:
+      z_teacher, y_hard, rho, temperature: as :func:`effective_logit` (broadcast together).
+
+    Returns:
+      float64 NumPy array of the broadcast shape, finite everywhere.
+    """
+    logits = np.asarray(effective_logit(z_teacher, y_hard, rho=rho, temperature=temperature))
+    direction = 2.0 * np.asarray(y_hard, np.float64) - 1.0
+    return np.where(np.asarray(rho) == 0, direction, logits)
 
 
 def effective_logit_rho_derivative(z_teacher, y_hard, *, rho, temperature) -> jax.Array:

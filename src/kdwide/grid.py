@@ -19,7 +19,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from kdwide.effective_logit import effective_logit
+from kdwide.effective_logit import student_targets
 from kdwide.linearized import KernelFactorization, converged_outputs, factorize_kernel, weight_change_norm
 from kdwide.validation import check_hard_labels, check_soft_ratio, check_temperature
 
@@ -63,9 +63,7 @@ def effective_logit_grid(z_teacher, y_hard, *, rho_values, temperature_values) -
     check_temperature(temperature_values, "temperature_values")
     check_hard_labels(y_hard)
     rho, temperature = (a.ravel() for a in np.meshgrid(rho_values, temperature_values, indexing="ij"))
-    z = np.asarray(effective_logit(np.asarray(z_teacher)[:, None], np.asarray(y_hard)[:, None], rho=rho, temperature=temperature))
-    signs = 2.0 * np.asarray(y_hard, float)[:, None] - 1.0
-    targets = np.where(rho[None, :] == 0, np.broadcast_to(signs, z.shape), z)
+    targets = student_targets(np.asarray(z_teacher)[:, None], np.asarray(y_hard)[:, None], rho=rho, temperature=temperature)
     return targets, rho, temperature
 
 

@@ -55,7 +55,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from kdwide.effective_logit import effective_logit, effective_logit_rho_derivative
+from kdwide.effective_logit import effective_logit, effective_logit_rho_derivative, student_targets
 from kdwide.linearized import (
     KernelFactorization,
     converged_outputs,
@@ -476,15 +476,10 @@ def distillation_targets(z_teacher: np.ndarray, y_hard: np.ndarray, *, rho_value
     check_temperature(temperature_values, "temperature_values")
     z_teacher, y_hard = np.asarray(z_teacher, float), np.asarray(y_hard)
     check_same_shape(z_teacher=z_teacher, y_hard=y_hard)
-    positive = rho_values > 0
-    targets = np.empty((z_teacher.shape[0], rho_values.size, temperature_values.size))
-    targets[:, ~positive, :] = (2.0 * y_hard - 1.0)[:, None, None]
-    if positive.any():
-        targets[:, positive, :] = _effective_logit_array(
-            z_teacher[:, None, None], y_hard[:, None, None], rho=rho_values[positive][None, :, None],
-            temperature=temperature_values[None, None, :],
-        )  # fmt: skip
-    return targets
+    return student_targets(
+        z_teacher[:, None, None], y_hard[:, None, None], rho=rho_values[None, :, None],
+        temperature=temperature_values[None, None, :],
+    )  # fmt: skip
 
 
 def distilled_student_logits(
