@@ -60,6 +60,7 @@ from jax.flatten_util import ravel_pytree
 
 from kdwide import linearized
 from kdwide.effective_logit import effective_logit
+from kdwide.effective_logit import student_targets as shared_student_targets
 from kdwide.metrics import folded_angle, transfer_risk
 from kdwide.tasks import centred_coefficients, class_balance, kernel_expansion_logits, sphere_inputs
 from kdwide.validation import (
@@ -476,14 +477,10 @@ def student_targets(
     if len(rho_values) == 0:
         raise ValueError("rho_values must not be empty")
     check_soft_ratio(np.asarray(rho_values, float), "rho_values")
-    z_teacher = np.asarray(z_teacher, float)
-    columns = []
-    for rho in rho_values:
-        if rho == 0:
-            columns.append(hard_label_direction(y_hard))
-        else:
-            columns.append(np.asarray(effective_logit(z_teacher, y_hard, rho=float(rho), temperature=temperature)))
-    return np.stack(columns, axis=1)
+    return shared_student_targets(
+        np.asarray(z_teacher, float)[:, None], np.asarray(y_hard)[:, None],
+        rho=np.asarray(rho_values, float)[None, :], temperature=temperature,
+    )  # fmt: skip
 
 
 def max_margin_violation_share(factorization: linearized.KernelFactorization, y_hard: np.ndarray) -> float:
