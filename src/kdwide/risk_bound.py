@@ -59,7 +59,6 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from kdwide import linearized
-from kdwide.effective_logit import effective_logit
 from kdwide.effective_logit import student_targets as shared_student_targets
 from kdwide.metrics import folded_angle, transfer_risk
 from kdwide.tasks import centred_coefficients, class_balance, kernel_expansion_logits, sphere_inputs
