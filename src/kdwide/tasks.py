@@ -5,7 +5,6 @@ Every generator takes explicit seeds or PRNG keys and prints nothing; chapters p
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 
 from collections.abc import Callable
