@@ -74,8 +74,9 @@ def main() -> None:
         print(f"ratio at the target n (measured): {reference / structured:.0f}x")
     else:
         extrapolated = reference * args.n / args.reference_n
-        print(f"JACOBIAN_CONTRACTION at n = {args.n} EXTRAPOLATED (linear in n, a lower bound): >= {extrapolated:.1f} s, "
-              f"ratio to structured (measured at n = {args.n}) >= {extrapolated / structured:.0f}x")
+        print(f"JACOBIAN_CONTRACTION at n = {args.n} EXTRAPOLATED (linear in n, a lower bound): "
+              f">= {extrapolated:.1f} s, ratio to structured (measured at n = {args.n}) "
+              f">= {extrapolated / structured:.0f}x")
 
     x_big = rng.normal(size=(args.n_analytic, args.input_dim))
     analytic = best_time(lambda: analytic_ntk(x_big, depth=args.depth, **ARCHITECTURE), args.repeats)

@@ -62,8 +62,8 @@ def test_training_is_deterministic_and_leaves_the_initial_params_alone():
     apply_fn, params = _network(16)
     before = [np.array(leaf) for leaf in jax.tree_util.tree_leaves(params)]
     runs = [
-        train_student(apply_fn, params, x, z_teacher, y_hard, rho=1.0, temperature=1.0, learning_rate=0.5, max_steps=300,
-                      chunk_size=100, tolerance=0.1)
+        train_student(apply_fn, params, x, z_teacher, y_hard, rho=1.0, temperature=1.0, learning_rate=0.5,
+                      max_steps=300, chunk_size=100, tolerance=0.1)
         for _ in range(2)
     ]
     np.testing.assert_array_equal(runs[0].loss_history, runs[1].loss_history)

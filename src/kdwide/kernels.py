@@ -300,7 +300,8 @@ def empirical_ntk(
     Method (``method="structured"``, the default). For the Dense MLPs of
     :func:`kdwide.networks.fully_connected_network`, layer :math:`l` computes
     :math:`h_l = c_l\, a_{l-1} W_l + \sigma_b b_l` with :math:`c_l = \sigma_W/\sqrt{n_{l-1}}`, so
-    :math:`\partial f/\partial W_l = c_l\, a_{l-1} \otimes \delta_l` and :math:`\partial f/\partial b_l = \sigma_b \delta_l`
+    :math:`\partial f/\partial W_l = c_l\, a_{l-1} \otimes \delta_l` and
+    :math:`\partial f/\partial b_l = \sigma_b \delta_l`
     with :math:`\delta_l = \partial f/\partial h_l` (one forward and one backward pass). The Jacobian of
     each layer is an outer product, hence exactly
 
@@ -360,7 +361,8 @@ def empirical_ntk(
         x1_padded = jnp.pad(x1, ((0, n_blocks * batch_size - n1), (0, 0)))
         blocks, outputs = [], []
         for start in range(0, n_blocks * batch_size, batch_size):
-            features1, output = _features_jit(dense_scaled, x1_padded[start : start + batch_size], w_std, activation=activation)
+            block = x1_padded[start : start + batch_size]
+            features1, output = _features_jit(dense_scaled, block, w_std, activation=activation)
             blocks.append(_gram_sum(features1, features2, w_std, b_std))
             outputs.append(output)
         kernel, output1 = jnp.concatenate(blocks, axis=0)[:n1], jnp.concatenate(outputs)[:n1]

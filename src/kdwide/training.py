@@ -307,8 +307,11 @@ def linearization_records(
     init_fn, apply_fn, _ = fully_connected_network(depth=depth, width=width, **architecture)
     x_train, x_test = jnp.asarray(x_train, jnp.float64), jnp.asarray(x_test, jnp.float64)
     _, initial = init_fn(jax.random.PRNGKey(int(seed)), x_train.shape)
-    rho_grid, temperature_grid = (np.asarray(v, np.float64).ravel() for v in np.meshgrid(rho_values, temperature_values, indexing="ij"))
-    targets = effective_logit(jnp.asarray(z_teacher)[:, None], jnp.asarray(y_hard)[:, None], rho=rho_grid, temperature=temperature_grid)
+    grid = np.meshgrid(np.asarray(rho_values, np.float64), np.asarray(temperature_values, np.float64), indexing="ij")
+    rho_grid, temperature_grid = (g.ravel() for g in grid)
+    targets = effective_logit(
+        jnp.asarray(z_teacher)[:, None], jnp.asarray(y_hard)[:, None], rho=rho_grid, temperature=temperature_grid
+    )
     initial_train, initial_test = _logits(apply_fn, initial, x_train), _logits(apply_fn, initial, x_test)
     empirical_train = empirical_ntk(apply_fn, initial, x_train, **architecture)
     analytic_train = analytic_ntk(x_train, depth=depth, **architecture)
