@@ -357,3 +357,21 @@ def test_execute_point_reports_a_notebook_that_writes_no_results(tmp_path):
     task = PointTask("p", {"rho": 0.5}, "silent.ipynb", json.dumps(document), cwd=str(tmp_path))
     outcome = execute_point(task)
     assert not outcome.ok and "wrote no results file" in outcome.error and outcome.notebook_text is not None
+
+
+def test_dask_path_survives_an_event_loop_left_by_earlier_notebook_execution(tmp_path):
+    # Executing a notebook with nbclient in this thread leaves an asyncio loop behind; an in-process Dask
+    # worker then used to fail every point with "This event loop is already running".
+    import nbformat
+    from dask.distributed import LocalCluster
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    NotebookClient(notebook, kernel_name="python3").execute()
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        summary = run_sweep(
+            FIXTURE, {"rho": [0.5]}, seeds=[0], out=tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False
+        )
+    assert summary.ok, summary.failed

@@ -30,6 +30,7 @@ kdwide and the Jupyter kernel installed, not the out folder).
 
 from __future__ import annotations
 
+import asyncio
 import ast
 import contextlib
 import difflib
@@ -47,7 +48,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -354,6 +355,35 @@ class PointOutcome:
     python: str = sys.executable
 
 
+def _in_own_event_loop(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``function`` in a new thread that has a new asyncio event loop of its own.
+
+    papermill drives the kernel through nbclient's asyncio code, which reuses the calling thread's event loop.
+    In a Dask worker thread (``processes=False``), or in a process whose main loop some other nbclient use
+    left behind, that loop can be one that is already running elsewhere ("This event loop is already
+    running"); a fresh thread and loop avoid every such interaction.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            outcome["value"] = function(*args, **kwargs)
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    thread = threading.Thread(target=target, name="kdwide-sweep-point", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
 def execute_point(task: PointTask) -> PointOutcome:
     """Run one point with papermill in a temporary folder; never raises for a failing notebook.
 
@@ -376,7 +406,8 @@ def execute_point(task: PointTask) -> PointOutcome:
         source.write_text(task.notebook_text)
         cwd = task.cwd if task.cwd is not None and os.path.isdir(task.cwd) else work
         try:
-            papermill.execute_notebook(
+            _in_own_event_loop(
+                papermill.execute_notebook,
                 str(source),
                 str(executed),
                 parameters={**task.parameters, "results_path": str(results)},
