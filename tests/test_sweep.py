@@ -369,9 +369,10 @@ def test_dask_path_survives_an_event_loop_left_by_earlier_notebook_execution(tmp
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
     NotebookClient(notebook, kernel_name="python3").execute()
     with LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None
+        n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None
     ) as cluster:
         summary = run_sweep(
-            FIXTURE, {"rho": [0.5]}, seeds=[0], out=tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False
-        )
+            FIXTURE, {"rho": [0.5]}, seeds=[0, 1], out=tmp_path / "dask", scheduler=cluster.scheduler_address,
+            progress=False,
+        )  # fmt: skip
     assert summary.ok, summary.failed
