@@ -63,6 +63,7 @@ from kdwide.linearized import (
     weight_change_inner,
     weight_change_norm,
 )
+from kdwide.risk_bound import student_oracle_cosine
 from kdwide.tasks import centred_coefficients, sphere_inputs
 from kdwide.validation import (
     check_finite,
@@ -341,11 +342,8 @@ def oracle_cosine(
     """
     oracle_train = jnp.asarray(oracle_train, jnp.float64)
     _check_oracle_norm(factorization, oracle_train, oracle_norm)
-    inner = weight_change_inner(factorization, student_change, oracle_train)
-    norm = weight_change_norm(factorization, student_change)
-    if np.any(np.asarray(norm) == 0):
-        raise ValueError("student_change: a zero weight change has no angle")
-    return inner / (norm * oracle_norm)
+    # The same kernel algebra as Result 1's student-oracle angle (there the oracle is the perfect teacher).
+    return student_oracle_cosine(factorization, oracle_train, student_change, oracle_norm=oracle_norm)
 
 
 class CosineSlope(NamedTuple):
