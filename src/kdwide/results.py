@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["claim", "package_versions", "to_jsonable", "write_results", "read_results"]
+__all__ = ["claim", "package_versions", "to_jsonable", "temporary_path", "atomic_write_text", "write_results", "read_results"]
 
 
 def claim(holds: bool, evidence: str) -> dict[str, Any]:
@@ -56,6 +55,32 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def temporary_path(path: str | os.PathLike) -> Path:
+    """A fresh ``.NAME.PID-RANDOM.tmp`` beside ``path`` (its folder is created): never taken for a finished file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.parent / f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, fsync, then rename it over ``path``.
+
+    A reader sees the old file or the whole new one, never half of it; the umask applies (unlike mkstemp's 0600).
+    """
+    path = Path(path)
+    temporary = temporary_path(path)
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(text.encode())
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def write_results(
     path: str | os.PathLike,
     *,
@@ -76,17 +101,7 @@ def write_results(
         "records": to_jsonable(list(records)),
     }
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle, indent=1, allow_nan=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(document, indent=1, allow_nan=False))
     return path
 
 

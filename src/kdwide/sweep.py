@@ -58,7 +58,7 @@ from typing import Any
 import pandas as pd
 
 from kdwide.parameters import validate_parameter
-from kdwide.results import package_versions, read_results, to_jsonable
+from kdwide.results import atomic_write_text, package_versions, read_results, temporary_path, to_jsonable
 
 __all__ = [
     "LIST_SUFFIX",
@@ -460,33 +460,10 @@ def _check_results_text(text: str) -> str | None:
 # ------------------------------------------------------------------------------------- file writing
 
 
-def _temporary_name(path: Path) -> Path:
-    """``.NAME.RANDOM.tmp`` beside ``path`` (its folder is created)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.parent / f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, rename over ``path``."""
-    temporary = _temporary_name(path)
-    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, unlike mkstemp
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, text.encode())
 
 
 def _atomic_write_json(path: Path, document: Any) -> None:
-    _atomic_write_text(path, json.dumps(to_jsonable(document), indent=1, allow_nan=False) + "\n")
+    atomic_write_text(path, json.dumps(to_jsonable(document), indent=1, allow_nan=False) + "\n")
 
 
 def _remove_stale_temporaries(folder: Path) -> None:
@@ -512,14 +489,14 @@ def _store(point: SweepPoint, outcome: PointOutcome, out: Path) -> None:
     if outcome.ok:
         assert outcome.results_text is not None
         if outcome.notebook_text is not None:
-            _atomic_write_text(folder / "notebook.ipynb", outcome.notebook_text)
-        _atomic_write_text(folder / "results.json", outcome.results_text)  # last: marks the point finished
+            atomic_write_text(folder / "notebook.ipynb", outcome.notebook_text)
+        atomic_write_text(folder / "results.json", outcome.results_text)  # last: marks the point finished
         for stale in ("failed.ipynb", "error.txt"):
             (folder / stale).unlink(missing_ok=True)
     else:
         if outcome.notebook_text is not None:
-            _atomic_write_text(folder / "failed.ipynb", outcome.notebook_text)
-        _atomic_write_text(folder / "error.txt", f"{outcome.error}\n")
+            atomic_write_text(folder / "failed.ipynb", outcome.notebook_text)
+        atomic_write_text(folder / "error.txt", f"{outcome.error}\n")
 
 
 @contextlib.contextmanager
@@ -714,8 +691,8 @@ def _parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write_table(table: pd.DataFrame, out: Path) -> None:
-    _atomic_write_text(out / "table.csv", table.to_csv(index=False))
-    temporary = _temporary_name(out / "table.parquet")
+    atomic_write_text(out / "table.csv", table.to_csv(index=False))
+    temporary = temporary_path(out / "table.parquet")
     try:
         _parquet_ready(table).to_parquet(temporary, index=False)
         os.replace(temporary, out / "table.parquet")
