@@ -30,6 +30,13 @@ def concrete(value: Any) -> np.ndarray | None:
         return None
 
 
+def _extremes(arr: np.ndarray) -> tuple[float, float]:
+    """(min, max) of a real array, NaN if it holds a NaN (two reductions, no temporaries); (0, 0) if empty."""
+    if arr.size == 0:
+        return 0.0, 0.0
+    return arr.min(), arr.max()
+
+
 def check_soft_ratio(rho: Any, name: str = "rho") -> None:
     """Soft ratio ρ must lie in [0, 1] (and not be NaN)."""
     arr = concrete(rho)
@@ -37,7 +44,8 @@ def check_soft_ratio(rho: Any, name: str = "rho") -> None:
         return
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise ValueError(f"{name} (soft ratio) must be a real number in [0, 1], got {rho!r}")
-    if np.any(np.isnan(arr)) or np.any(arr < 0) or np.any(arr > 1):
+    low, high = _extremes(arr)
+    if not (low >= 0 and high <= 1):  # also catches NaN
         raise ValueError(f"{name} (soft ratio) must lie in [0, 1] and not be NaN, got {rho!r}")
 
 
@@ -48,7 +56,8 @@ def check_temperature(temperature: Any, name: str = "temperature") -> None:
         return
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise ValueError(f"{name} must be a real number > 0, got {temperature!r}")
-    if np.any(~np.isfinite(arr)) or np.any(arr <= 0):
+    low, high = _extremes(arr)
+    if not (low > 0 and np.isfinite(high)):  # also catches NaN
         raise ValueError(f"{name} must be finite and > 0 (T in (0, inf)), got {temperature!r}")
 
 
@@ -59,7 +68,14 @@ def check_hard_labels(y_hard: Any, name: str = "y_hard") -> None:
         return
     if arr.dtype == bool:
         return
-    if not np.issubdtype(arr.dtype, np.number) or np.any(~np.isin(arr, (0, 1))):
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{name} (hard labels) must contain only 0 and 1, got values outside {{0, 1}}")
+    if np.issubdtype(arr.dtype, np.integer):
+        low, high = _extremes(arr)
+        valid = low >= 0 and high <= 1
+    else:
+        valid = bool(np.all((arr == 0) | (arr == 1)))
+    if not valid:
         raise ValueError(f"{name} (hard labels) must contain only 0 and 1, got values outside {{0, 1}}")
 
 
@@ -70,7 +86,8 @@ def check_finite(value: Any, name: str) -> None:
         return
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise ValueError(f"{name} must be a real array, got dtype {arr.dtype}")
-    if np.any(~np.isfinite(arr)):
+    low, high = _extremes(arr)
+    if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError(f"{name} must be finite (no NaN or infinity)")
 
 
