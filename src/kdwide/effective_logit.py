@@ -297,7 +297,7 @@ def _fast_step(u, parameters, order):
     """One float32 step on G(u) (see :func:`_fast_parameters`): Newton (``order`` 1) or Halley (2)."""
     c_neg, c_pos, b_over_t, temperature = (parameters[..., k] for k in range(1, 5))
     e0 = jnp.exp(-jnp.abs(u))
-    x = jnp.maximum(u, 0.0) + jnp.log1p(e0)
+    x = jnp.maximum(u, 0.0) + jnp.log(1.0 + e0)  # x only enters sums with b/T and b: no need for log1p
     t = b_over_t + x
     z = temperature * t
     e1, e2 = jnp.exp(-jnp.abs(t)), jnp.exp(-jnp.abs(z))
@@ -516,8 +516,10 @@ def effective_logit(z_teacher, y_hard, *, rho, temperature) -> jax.Array:
     Returns:
       float64 array of the broadcast shape. :math:`\rho = 1` returns ``z_teacher`` exactly;
       :math:`\rho = 0` returns :math:`+\infty` where ``y_hard = 1`` and :math:`-\infty` where ``y_hard = 0``.
-      Relative error below 1e-12 in practice (tested ≤ 1e-6 against 50-digit arithmetic over
-      :math:`\rho \in [10^{-3}, 1]`, :math:`T \in [0.1, 10]`, :math:`|z_t| \le 30`).
+      Error below 1e-13 relative to :math:`\max(|z|, 1)` in practice (tested ≤ 1e-6 against bisection in
+      high-precision arithmetic over :math:`\rho \in [10^{-3}, 1]`, :math:`T \in [0.1, 10]`, :math:`|z_t| \le 30`,
+      and element by element against the robust float64 solver to 1e-13).
+      About 45 ns per root for 10^6 roots on a 2-core CPU (``benchmarks/effective_logit.py``).
 
     Raises:
       ValueError: ``rho`` outside [0, 1] or NaN, ``temperature`` ≤ 0 or not finite, ``y_hard`` not in
