@@ -53,10 +53,11 @@ In the benchmark's box (:math:`|z_t| \le 30`, ρ ≥ 1e-3, 0.1 ≤ T ≤ 10) it 
 *Robust solver.* Unaccepted elements are solved by Newton's method in :math:`d` (in :math:`\log d` below
 :math:`d = T`), safeguarded with bisection inside an analytic bracket (:func:`_bracket`), in float64.
 
-On XLA:CPU, a fused kernel that writes into the buffer of an input that dies there runs unvectorized
-(measured ~8× slower for these kernels with jaxlib 0.5.3). For concrete inputs the fast path therefore runs
-as separate small compiled programs (each reads only its own arguments); under ``jax.jit`` it is simply
-inlined.
+On XLA:CPU (jaxlib 0.5.3) a fused kernel whose output reuses the buffer of an input that dies there ran
+~8× slower in our measurements (a chain of float32 steps: 4 ns per step and element alone, 34 ns when it
+overwrote its input, 5.5 ns again once the input was kept alive). For concrete inputs the fast path therefore
+runs as separate small compiled programs, each reading only its own arguments; under ``jax.jit`` it is
+simply inlined (~116 ns per root for 10^6 roots instead of ~45).
 
 Derivatives
 -----------
