@@ -73,22 +73,21 @@ which grows like :math:`T^2 e^{|z_t|/T}` for a confidently wrong teacher (scienc
 from __future__ import annotations
 
 import functools
-
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
-import numpy as np
 
 from kdwide.fusible_math import exp_nonpositive, log1p_unit, log_positive, reciprocal
 from kdwide.validation import (
-    concrete,
     check_finite,
     check_hard_labels,
     check_soft_ratio,
     check_temperature,
+    concrete,
 )
 
 __all__ = ["effective_logit", "effective_logit_rho_derivative", "stationarity_residual", "student_targets"]

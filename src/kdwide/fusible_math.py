@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["exp_nonpositive", "log_positive", "log1p_unit", "reciprocal"]
+__all__ = ["exp_nonpositive", "log1p_unit", "log_positive", "reciprocal"]
 
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that k·_LN2_HI is exact for |k| < 2^11
