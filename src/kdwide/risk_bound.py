@@ -589,7 +589,7 @@ def finite_width_check(
     temperature: float,
     teacher_logit_scale: float,
 ) -> FiniteWidthCheck:
-    r""":math:`arlpha_n` of a finite network: kernel algebra on :math:`\hat\Theta = \phi\phi^	op` against explicit vectors.
+    r""":math:`\bar\alpha_n` of a finite network: kernel algebra on :math:`\hat\Theta = \phi\phi^\top` against explicit vectors.
 
     Builds the network of :func:`kdwide.networks.fully_connected_network`, its explicit random features
     (:func:`random_features`) on anchors and training inputs, the oracle :math:`\Delta w_* - \Delta w_z = \phi(A)c`
