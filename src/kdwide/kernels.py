@@ -48,8 +48,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from kdwide.networks import check_architecture
-from kdwide.validation import check_finite, check_positive_int
+from kdwide.validation import check_architecture, check_finite, check_positive_int
 
 __all__ = [
     "JACOBIAN_CONTRACTION",

@@ -25,14 +25,13 @@ Nothing else is silenced: a real ``ImportError`` propagates, and our own warning
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from kdwide.validation import check_positive_int
+from kdwide.validation import ACTIVATIONS, check_architecture, check_positive_int
 
 __all__ = [
     "ACTIVATIONS",
@@ -40,10 +39,6 @@ __all__ = [
     "fully_connected_network",
     "jacobian_contraction_ntk_fn",
 ]
-
-ACTIVATIONS: tuple[str, ...] = ("relu", "erf")
-"""Supported activations (names as accepted by ``activation=``)."""
-
 
 @contextlib.contextmanager
 def _file_descriptor_2_to_devnull() -> Iterator[None]:
@@ -76,43 +71,6 @@ def _import_neural_tangents() -> Any:
 
 nt = _import_neural_tangents()
 stax = nt.stax
-
-
-def _check_real(value: Any, name: str, *, minimum: float, strict: bool) -> float:
-    relation = ">" if strict else ">="
-    try:
-        if isinstance(value, (bool, str)):
-            raise TypeError
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number {relation} {minimum}, got {value!r}") from None
-    bad = not math.isfinite(number) or (number <= minimum if strict else number < minimum)
-    if bad:
-        raise ValueError(f"{name} must be finite and {relation} {minimum}, got {value!r}")
-    return number
-
-
-def check_architecture(*, depth: int, activation: str, w_std: float, b_std: float) -> tuple[int, str, float, float]:
-    """Validate the architecture hyperparameters shared by networks and kernels.
-
-    Args:
-      depth: number of hidden layers, an integer ≥ 1.
-      activation: one of :data:`ACTIVATIONS` (``"relu"`` or ``"erf"``).
-      w_std: weight standard deviation :math:`\\sigma_W`, finite and > 0.
-      b_std: bias standard deviation :math:`\\sigma_b`, finite and ≥ 0.
-
-    Returns:
-      ``(depth, activation, w_std, b_std)`` as ``(int, str, float, float)``.
-
-    Raises:
-      ValueError: naming the offending parameter and its allowed range.
-    """
-    depth = check_positive_int(depth, "depth")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    w_std = _check_real(w_std, "w_std", minimum=0.0, strict=True)
-    b_std = _check_real(b_std, "b_std", minimum=0.0, strict=False)
-    return depth, activation, w_std, b_std
 
 
 def fully_connected_network(

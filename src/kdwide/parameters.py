@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from kdwide.validation import ACTIVATIONS
+
 __all__ = ["PROFILES", "validate_parameter", "validate_parameters", "resolve_profile"]
 
 PROFILES = ("ci", "paper")
@@ -65,7 +67,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "width": (_positive_int, "an integer >= 1"),
     "widths": (_list_of(_positive_int), "a non-empty list of integers >= 1"),
     "depth": (_positive_int, "an integer >= 1 (hidden layers)"),
-    "activation": (lambda v: v in ("relu", "erf"), "'relu' or 'erf'"),
+    "activation": (lambda v: v in ACTIVATIONS, " or ".join(repr(a) for a in ACTIVATIONS)),
     "w_std": (lambda v: _is_real(v) and math.isfinite(v) and v > 0, "a finite number > 0"),
     "b_std": (_non_negative_real, "a finite number >= 0"),
     "profile": (lambda v: v in PROFILES, "'ci' or 'paper'"),

@@ -7,11 +7,14 @@ inspected, so the caller that traced the function is responsible for its inputs.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 __all__ = [
+    "ACTIVATIONS",
+    "check_architecture",
     "concrete",
     "check_soft_ratio",
     "check_temperature",
@@ -106,3 +109,47 @@ def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+ACTIVATIONS: tuple[str, ...] = ("relu", "erf")
+"""Supported activations of the networks and kernels (names as accepted by ``activation=``)."""
+
+
+def _check_real(value: Any, name: str, *, minimum: float, strict: bool) -> float:
+    relation = ">" if strict else ">="
+    try:
+        if isinstance(value, (bool, str)):
+            raise TypeError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number {relation} {minimum}, got {value!r}") from None
+    bad = not math.isfinite(number) or (number <= minimum if strict else number < minimum)
+    if bad:
+        raise ValueError(f"{name} must be finite and {relation} {minimum}, got {value!r}")
+    return number
+
+
+def check_architecture(*, depth: int, activation: str, w_std: float, b_std: float) -> tuple[int, str, float, float]:
+    """Validate the architecture hyperparameters shared by networks and kernels.
+
+    Lives here, not in :mod:`kdwide.networks`, so that the analytic kernels can check their arguments
+    without importing neural-tangents (and TensorFlow, ~6 s).
+
+    Args:
+      depth: number of hidden layers, an integer ≥ 1.
+      activation: one of :data:`ACTIVATIONS` (``"relu"`` or ``"erf"``).
+      w_std: weight standard deviation :math:`\\sigma_W`, finite and > 0.
+      b_std: bias standard deviation :math:`\\sigma_b`, finite and ≥ 0.
+
+    Returns:
+      ``(depth, activation, w_std, b_std)`` as ``(int, str, float, float)``.
+
+    Raises:
+      ValueError: naming the offending parameter and its allowed range.
+    """
+    depth = check_positive_int(depth, "depth")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    w_std = _check_real(w_std, "w_std", minimum=0.0, strict=True)
+    b_std = _check_real(b_std, "b_std", minimum=0.0, strict=False)
+    return depth, activation, w_std, b_std
