@@ -73,6 +73,7 @@ which grows like :math:`T^2 e^{|z_t|/T}` for a confidently wrong teacher (scienc
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple
 
 import jax
@@ -105,10 +106,6 @@ _FAST_ACCEPT = 1e-6
 _CONCRETE_MINIMUM_SIZE = 4096  # below this one compiled program is quicker than several
 
 
-def _log_sigmoid(x):
-    return jax.nn.log_sigmoid(x)
-
-
 def _objective(d, b, constant, temperature):
     """G(d) and dG/dd for the y_g = 1 problem (root at z = b + d, d > 0).
 
@@ -130,7 +127,7 @@ def _objective(d, b, constant, temperature):
     return value, slope
 
 
-def _bracket(b, temperature, log_ratio):
+def _bracket(b, temperature, log_ratio, log_sigmoid_minus_b_over_t):
     r"""Analytic bracket ``[d_lo, d_hi]`` with ``G(d_lo) < 0 < G(d_hi)``.
 
     Upper: for :math:`z \ge \max(b, 0) + T\log 2` the two middle log-terms exceed :math:`-\log 2` each
@@ -140,10 +137,10 @@ def _bracket(b, temperature, log_ratio):
     increasing, so for :math:`d \le d_{hi}`:
     :math:`G \le \log\frac{\rho d}{T^2(1-\rho)} + \log\sigma(-b/T) + \mathrm{softplus}(b + d_{hi})`.
     """
-    c = -log_ratio - _log_sigmoid(-b / temperature)
+    c = -log_ratio - log_sigmoid_minus_b_over_t
     z_hi = jnp.maximum(jnp.maximum(b, 0.0) + temperature * _LOG2, c + 2.0 * _LOG2) + 1.0
     d_hi = z_hi - b
-    log_d_lo = -log_ratio + jnp.log(temperature) - _log_sigmoid(-b / temperature) - jax.nn.softplus(z_hi) - 1.0
+    log_d_lo = -log_ratio + jnp.log(temperature) - log_sigmoid_minus_b_over_t - jax.nn.softplus(z_hi) - 1.0
     d_lo = jnp.exp(jnp.clip(log_d_lo, -700.0, jnp.log(d_hi) - 1e-3))
     return d_lo, d_hi
 
@@ -163,12 +160,13 @@ class _SolverState(NamedTuple):
 def _initial_state(b, rho, temperature) -> _SolverState:
     """Bracket and starting point for rho in (0, 1)."""
     log_ratio = jnp.log(rho) - jnp.log(temperature) - jnp.log1p(-rho)
-    lower, upper = _bracket(b, temperature, log_ratio)
-    constant = log_ratio + _log_sigmoid(-b / temperature)
+    log_sigmoid_minus_b_over_t = jax.nn.log_sigmoid(-b / temperature)
+    lower, upper = _bracket(b, temperature, log_ratio, log_sigmoid_minus_b_over_t)
+    constant = log_ratio + log_sigmoid_minus_b_over_t
     # Start from the dominant balance: G ≈ constant + log(d/T) + log sigma(b/T) + softplus(b) for d ≪ T,
     # and z ≈ max(c, max(b, 0) + T log 2) (the upper-bound argument without its slack) otherwise.
     small_d = temperature * jnp.exp(
-        jnp.clip(-(constant + _log_sigmoid(b / temperature) + jax.nn.softplus(b)), -700.0, 700.0)
+        jnp.clip(-(constant + jax.nn.log_sigmoid(b / temperature) + jax.nn.softplus(b)), -700.0, 700.0)
     )
     large_d = jnp.maximum(-constant, jnp.maximum(b, 0.0) + temperature * _LOG2) - b
     start = jnp.clip(jnp.where(small_d < temperature, small_d, large_d), lower, upper)
@@ -218,16 +216,11 @@ def _iterate(state: _SolverState, max_iterations: int) -> _SolverState:
     return lax.while_loop(cond, body, (state, 0))[0]
 
 
-def _solve_positive_label(b, rho, temperature):
-    """Distance d > 0 of the root z = b + d of the y_g = 1 equation from b, for rho in (0, 1)."""
-    return _iterate(_initial_state(b, rho, temperature), _MAX_ITERATIONS).d
-
-
 def _robust_solve(z_teacher, sign, rho, temperature):
     """(z, d) by the safeguarded float64 Newton iteration alone (every element, any valid input)."""
     interior = (rho > 0) & (rho < 1)
     safe_rho = jnp.where(interior, rho, 0.5)
-    d = _solve_positive_label(sign * z_teacher, safe_rho, temperature)
+    d = _iterate(_initial_state(sign * z_teacher, safe_rho, temperature), _MAX_ITERATIONS).d  # root z = b + d
     z = jnp.where(interior, z_teacher + sign * d, z_teacher)
     return jnp.where(rho == 0, sign * jnp.inf, z), d
 
@@ -239,10 +232,9 @@ def _prepare(z_teacher, y_hard, rho, temperature):
     """float64 arrays (z_teacher, sign = 2 y_hard − 1, rho, temperature), broadcast together."""
     dtype = jnp.float64
     sign = 2.0 * jnp.asarray(y_hard, dtype) - 1.0
-    arrays = jnp.broadcast_arrays(
+    return jnp.broadcast_arrays(
         jnp.asarray(z_teacher, dtype), sign, jnp.asarray(rho, dtype), jnp.asarray(temperature, dtype)
     )
-    return arrays
 
 
 def _fast_parameters(z_teacher, sign, rho, temperature):
@@ -293,6 +285,20 @@ def _sigmoid_pair(v, e, inverse):
     return jnp.where(v >= 0, inverse, e * inverse), jnp.where(v >= 0, e * inverse, inverse)
 
 
+def _u_derivatives(u_pair, t_pair, z_pair, temperature):
+    """(inner, d inner/dx, dG/du, d²G/du²) from the sigmoid pairs (σ(v), σ(−v)) of u, t = z/T and z.
+
+    With dx/du = σ(u), dt/du = σ(u), dz/du = T σ(u): dG/du = σ(−u) + σ(u)·inner, inner = σ(−t) + T σ(z);
+    every term is written without cancellation.
+    """
+    (s_u, s_minus_u), (s_t, s_minus_t), (s_z, s_minus_z) = u_pair, t_pair, z_pair
+    inner = s_minus_t + temperature * s_z
+    inner_slope = temperature * temperature * s_z * s_minus_z - s_t * s_minus_t
+    slope = s_minus_u + s_u * inner
+    curvature = s_u * s_minus_u * (inner - 1.0) + s_u * s_u * inner_slope
+    return inner, inner_slope, slope, curvature
+
+
 def _fast_step(u, parameters, order):
     """One float32 step on G(u) (see :func:`_fast_parameters`): Newton (``order`` 1) or Halley (2)."""
     c_neg, c_pos, b_over_t, temperature = (parameters[..., k] for k in range(1, 5))
@@ -302,15 +308,10 @@ def _fast_step(u, parameters, order):
     z = temperature * t
     e1, e2 = jnp.exp(-jnp.abs(t)), jnp.exp(-jnp.abs(z))
     g = jnp.where(z < 0, c_neg + u, c_pos + u + (temperature - 1.0) * x) + jnp.log((1.0 + e2) / (1.0 + e1))
-    s_u, s_minus_u = _sigmoid_pair(u, e0, 1.0 / (1.0 + e0))
-    s_t, s_minus_t = _sigmoid_pair(t, e1, 1.0 / (1.0 + e1))
-    s_z, s_minus_z = _sigmoid_pair(z, e2, 1.0 / (1.0 + e2))
-    inner = s_minus_t + temperature * s_z
-    slope = s_minus_u + s_u * inner
+    sigmoids = [_sigmoid_pair(v, e, 1.0 / (1.0 + e)) for v, e in ((u, e0), (t, e1), (z, e2))]
+    _, _, slope, curvature = _u_derivatives(*sigmoids, temperature)
     if order == 1:
         return u - g / slope
-    inner_slope = temperature * temperature * s_z * s_minus_z - s_t * s_minus_t
-    curvature = s_u * s_minus_u * (inner - 1.0) + s_u * s_u * inner_slope
     return u - 2.0 * g * slope / (2.0 * slope * slope - g * curvature)
 
 
@@ -343,15 +344,10 @@ def _fast_polish(u32, z_teacher, sign, rho, temperature):
         * (1.0 + e2)
         * reciprocal(temperature * (1.0 - safe_rho) * (1.0 + exp_b_over_t) * (1.0 + e1) * (1.0 + e0))
     )
-    s_u, s_minus_u = _sigmoid_pair(u, e0, reciprocal(1.0 + e0))
-    s_t, s_minus_t = _sigmoid_pair(t, e1, reciprocal(1.0 + e1))
-    s_z, s_minus_z = _sigmoid_pair(z, e2, reciprocal(1.0 + e2))
-    # Derivatives in u (dx/du = σ(u), dt/du = σ(u), dz/du = T σ(u)), written without cancellation.
-    inner = s_minus_t + temperature * s_z
-    inner_slope = temperature * temperature * s_z * s_minus_z - s_t * s_minus_t
+    sigmoids = [_sigmoid_pair(v, e, reciprocal(1.0 + e)) for v, e in ((u, e0), (t, e1), (z, e2))]
+    (s_u, s_minus_u), (s_t, s_minus_t), (s_z, s_minus_z) = sigmoids
+    inner, inner_slope, slope, curvature = _u_derivatives(*sigmoids, temperature)
     inner_curvature = temperature**3 * s_z * s_minus_z * (s_minus_z - s_z) - s_t * s_minus_t * (s_minus_t - s_t)
-    slope = s_minus_u + s_u * inner
-    curvature = s_u * s_minus_u * (inner - 1.0) + s_u * s_u * inner_slope
     third = (
         s_u * s_minus_u * (s_minus_u - s_u) * (inner - 1.0)
         + 3.0 * s_u * s_u * s_minus_u * inner_slope
@@ -495,13 +491,29 @@ def _partials(d, z_teacher, sign, rho, temperature):
     interior_rho = -sign * g_rho / g_w
     interior_T = -sign * g_T / g_w
     # rho == 1: z = z_teacher, so dz/dz_teacher = 1, dz/dT = 0 and dz/drho is the one-sided limit.
-    boundary_rho = -sign * T**2 * jnp.exp(_log_sigmoid(-b) - _log_sigmoid(b / T) - _log_sigmoid(-b / T))
+    boundary_rho = -sign * T**2 * jnp.exp(jax.nn.log_sigmoid(-b) - jax.nn.log_sigmoid(b / T) - jax.nn.log_sigmoid(-b / T))
     at_one = rho == 1
     # rho == 0: z = ±inf whatever z_teacher and T are; dz/drho is the limit -sign * inf.
     partial_teacher = jnp.where(interior, interior_teacher, jnp.where(at_one, 1.0, 0.0))
     partial_rho = jnp.where(interior, interior_rho, jnp.where(at_one, boundary_rho, -sign * jnp.inf))
     partial_T = jnp.where(interior, interior_T, 0.0)
     return partial_teacher, partial_rho, partial_T
+
+
+def _check_inputs(z_teacher, y_hard, rho, temperature) -> tuple[int, ...]:
+    """The public functions' checks (each error names its parameter); returns the broadcast shape."""
+    check_soft_ratio(rho)
+    check_temperature(temperature)
+    check_hard_labels(y_hard)
+    check_finite(z_teacher, "z_teacher")
+    shapes = [jnp.shape(a) for a in (z_teacher, y_hard, rho, temperature)]
+    try:
+        return jnp.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(
+            "shapes must broadcast: "
+            f"z_teacher {shapes[0]}, y_hard {shapes[1]}, rho {shapes[2]}, temperature {shapes[3]}"
+        ) from None
 
 
 def effective_logit(z_teacher, y_hard, *, rho, temperature) -> jax.Array:
@@ -528,21 +540,9 @@ def effective_logit(z_teacher, y_hard, *, rho, temperature) -> jax.Array:
     ``jax.grad`` with respect to ``z_teacher``, ``rho`` or ``temperature`` is exact (implicit function
     theorem); see the module docstring. Works under ``jax.jit`` and ``jax.vmap``.
     """
-    check_soft_ratio(rho)
-    check_temperature(temperature)
-    check_hard_labels(y_hard)
-    check_finite(z_teacher, "z_teacher")
-    try:
-        jnp.broadcast_shapes(jnp.shape(z_teacher), jnp.shape(y_hard), jnp.shape(rho), jnp.shape(temperature))
-    except ValueError:
-        raise ValueError(
-            "shapes must broadcast: "
-            f"z_teacher {jnp.shape(z_teacher)}, y_hard {jnp.shape(y_hard)}, rho {jnp.shape(rho)}, "
-            f"temperature {jnp.shape(temperature)}"
-        ) from None
+    shape = _check_inputs(z_teacher, y_hard, rho, temperature)
     inputs = (z_teacher, y_hard, rho, temperature)
-    size = np.prod(np.broadcast_shapes(*map(np.shape, inputs)))
-    if size >= _CONCRETE_MINIMUM_SIZE and all(concrete(a) is not None for a in inputs):
+    if math.prod(shape) >= _CONCRETE_MINIMUM_SIZE and all(concrete(a) is not None for a in inputs):
         return _effective_logit_concrete(*inputs)
     return _effective_logit_compiled(*_prepare(*inputs))
 
@@ -572,10 +572,7 @@ def effective_logit_rho_derivative(z_teacher, y_hard, *, rho, temperature) -> ja
     where :math:`\delta z_h = -\partial z_{s,\mathrm{eff}}/\partial\rho` is the change of the effective
     logits when a little hard label is added.
     """
-    check_soft_ratio(rho)
-    check_temperature(temperature)
-    check_hard_labels(y_hard)
-    check_finite(z_teacher, "z_teacher")
+    _check_inputs(z_teacher, y_hard, rho, temperature)
     z_teacher, sign, rho_b, temperature_b = _prepare(z_teacher, y_hard, rho, temperature)
     _, tangent = jax.jvp(
         lambda r: _effective_logit_compiled(z_teacher, sign, r, temperature_b), (rho_b,), (jnp.ones_like(rho_b),)
@@ -594,7 +591,7 @@ def stationarity_residual(z_student, z_teacher, y_hard, *, rho, temperature) -> 
     u, v = z_student / temperature, z_teacher / temperature
     high, low = jnp.maximum(u, v), jnp.minimum(u, v)
     # sigma(high) - sigma(low) >= 0, with expm1 of a non-positive argument (no overflow).
-    gap = -jnp.exp(_log_sigmoid(high) + _log_sigmoid(-low)) * jnp.expm1(low - high)
+    gap = -jnp.exp(jax.nn.log_sigmoid(high) + jax.nn.log_sigmoid(-low)) * jnp.expm1(low - high)
     soft = jnp.where(u >= v, gap, -gap)
     hard = jnp.where(y_hard == 1, -jax.nn.sigmoid(-z_student), jax.nn.sigmoid(z_student))
     return rho / temperature * soft + (1.0 - rho) * hard

@@ -33,13 +33,14 @@ _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 split so that k·_LN2_HI is exact for |k| < 2^11
 _LN2_LO = 1.90821492927058770002e-10
 _ROUND_MAGIC = 6755399441055744.0  # 1.5·2^52: an integer k added to it sits in the low mantissa bits
+_ROUND_MAGIC_BITS = 0x4338000000000000  # the bit pattern of _ROUND_MAGIC
 _EXP_TAYLOR = [1.0 / math.factorial(k) for k in range(14)]  # |r| ≤ ln2/2: truncation < 1e-17
 _EXP_UNDERFLOW = -708.3  # below this exp(x) < 2.5e-308 is returned as 0 (no subnormals)
 _SQRT2 = 1.4142135623730951
 
 
 def _polynomial(x: jax.Array, coefficients: list[float]) -> jax.Array:
-    """``Σ coefficients[k]·x^k`` by Estrin's scheme: a short chain of dependent operations (the loop that XLA
+    """``Σ coefficients[k]·x^k`` (at least two coefficients) by Estrin's scheme: a short chain of dependent operations (the loop that XLA
     emits is latency-bound with Horner's long chain)."""
     terms = list(coefficients)
     power = x
@@ -48,7 +49,13 @@ def _polynomial(x: jax.Array, coefficients: list[float]) -> jax.Array:
             terms.append(0.0)
         terms = [terms[i] + terms[i + 1] * power for i in range(0, len(terms), 2)]
         power = power * power
-    return terms[0] if not isinstance(terms[0], float) else jnp.full_like(x, terms[0])
+    return terms[0]
+
+
+def _twice_atanh(s: jax.Array, *, terms: int) -> jax.Array:
+    """``2 atanh(s) = 2 Σ s^(2k+1)/(2k+1)`` over ``terms`` terms; the leading ``2s`` added last (accuracy)."""
+    s2 = s * s
+    return 2.0 * s + (2.0 * s) * s2 * _polynomial(s2, [1.0 / (2 * k + 1) for k in range(1, terms)])
 
 
 def exp_nonpositive(x: jax.Array) -> jax.Array:
@@ -64,7 +71,7 @@ def exp_nonpositive(x: jax.Array) -> jax.Array:
     # The last two Horner steps by hand: the small rounding of 1 + r·(1 + ...) keeps the result within 1 ulp.
     polynomial = 1.0 + r * (1.0 + r * _polynomial(r, _EXP_TAYLOR[2:]))
     # k is an integer in [-1022, 0]: its two's complement sits in the low bits of k + 1.5·2^52.
-    integer_bits = lax.bitcast_convert_type(k + _ROUND_MAGIC, jnp.int64) - 0x4338000000000000
+    integer_bits = lax.bitcast_convert_type(k + _ROUND_MAGIC, jnp.int64) - _ROUND_MAGIC_BITS
     power_of_two = lax.bitcast_convert_type((integer_bits + 1023) << 52, jnp.float64)
     return jnp.where(underflow, 0.0, polynomial * power_of_two)
 
@@ -88,12 +95,10 @@ def log_positive(y: jax.Array) -> jax.Array:
     large = mantissa > _SQRT2
     mantissa = jnp.where(large, 0.5 * mantissa, mantissa)
     # The biased exponent (bits >> 52) as a float64, through the same magic-number trick.
-    exponent = lax.bitcast_convert_type((bits >> 52) + (0x4338000000000000 - 1023), jnp.float64) - _ROUND_MAGIC
+    exponent = lax.bitcast_convert_type((bits >> 52) + (_ROUND_MAGIC_BITS - 1023), jnp.float64) - _ROUND_MAGIC
     exponent = exponent + jnp.where(large, 1.0, 0.0)
     s = (mantissa - 1.0) * reciprocal(mantissa + 1.0)
-    s2 = s * s
-    odd_part = 2.0 * s + (2.0 * s) * s2 * _polynomial(s2, [1.0 / (2 * k + 1) for k in range(1, 11)])  # 2 atanh(s)
-    return (exponent * _LN2_HI + odd_part) + exponent * _LN2_LO
+    return (exponent * _LN2_HI + _twice_atanh(s, terms=11)) + exponent * _LN2_LO
 
 
 def log1p_unit(e: jax.Array) -> jax.Array:
@@ -101,6 +106,4 @@ def log1p_unit(e: jax.Array) -> jax.Array:
 
     ``log(1 + e) = 2 atanh(s)`` with ``s = e/(2 + e) ∈ [0, 1/3]``, summed to ``s^35``.
     """
-    s = e * reciprocal(2.0 + e)
-    s2 = s * s
-    return 2.0 * s + (2.0 * s) * s2 * _polynomial(s2, [1.0 / (2 * k + 1) for k in range(1, 18)])
+    return _twice_atanh(e * reciprocal(2.0 + e), terms=18)
