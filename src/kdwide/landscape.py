@@ -15,6 +15,7 @@ import numpy as np
 from scipy import stats
 
 from kdwide.grid import solve_grid
+from kdwide.imperfect_teacher import best_soft_ratio
 from kdwide.kernels import analytic_ntk
 from kdwide.metrics import transfer_risk
 from kdwide.risk_bound import perfect_teacher
@@ -58,12 +59,11 @@ def risk_landscape_records(
             seed, kernel_fn=kernel_fn, input_dim=input_dim, n_anchors=n_anchors, logit_scale=teacher_logit_scale
         )
         x = sphere_inputs(10_000 + seed, n_train + n_test, input_dim)
-        kernel = np.asarray(kernel_fn(x))
         z_teacher = teacher.logits(kernel_fn, x)
         y_hard = (z_teacher > 0).astype(int)
-        solution = solve_grid(
-            kernel[:n_train, :n_train],
-            kernel[n_train:, :n_train],
+        solution = solve_grid(  # the two blocks it needs, not the (n_train + n_test)² kernel
+            np.asarray(kernel_fn(x[:n_train])),
+            np.asarray(kernel_fn(x[n_train:], x[:n_train])),
             z_teacher[:n_train],
             y_hard[:n_train],
             rho_values=rho_values,
@@ -132,10 +132,14 @@ def landscape_claims(
     soft, hard = risk[rho == 1.0][0], risk[rho == 0.0][0]
     r4 = bool(np.all(soft < hard))
     rho_i, _, inefficiency, _ = landscape_table(inefficiency_records, "data_inefficiency", where={"n_train": n_train})
-    correlations = [stats.spearmanr(rho_i, inefficiency[:, j]).statistic for j in range(inefficiency.shape[1])]
+    correlations = [
+        # a constant column has no rank correlation (and spearmanr would warn): the claim then fails
+        stats.spearmanr(rho_i, column).statistic if np.ptp(column) > 0 else np.nan
+        for column in inefficiency.T
+    ]
     d3 = bool(np.all(np.asarray(correlations) < 0))
     rho_e, temperature_e, error, _ = landscape_table(imperfect_records, "student_error")
-    best = rho_e[np.nanargmin(error, axis=0)]
+    best = best_soft_ratio(rho_e, error)  # chapter 5's rule: ties go to the largest ρ
     i1 = bool(np.all(best < 1.0))
     return {
         "R4": {"holds": r4, "evidence": "risk at rho=1 vs rho=0 per T: "
