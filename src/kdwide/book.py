@@ -25,7 +25,6 @@ import re
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from importlib import metadata
@@ -33,6 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from kdwide.parameters import PROFILES, validate_parameter
+from kdwide.results import atomic_write_text
 
 __all__ = [
     "CHAPTER_PATTERN",
@@ -137,14 +139,7 @@ def platform_summary() -> dict[str, str]:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(value, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write_text(path, json.dumps(value, indent=2) + "\n")  # the project's one atomic write (umask, fsync)
 
 
 def run_paper_profile(
@@ -173,8 +168,7 @@ def run_paper_profile(
       The content of ``OUT/timings.json``: ``{"profile", "papermill_args", "platform", "chapters": [{"notebook",
       "output", "results", "seconds", "succeeded", "error"}, ...]}``; ``seconds`` is the wall time of the run.
     """
-    if profile not in ("ci", "paper"):
-        raise ValueError(f"parameter 'profile' must be 'ci' or 'paper', got {profile!r}")
+    validate_parameter("profile", profile)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in notebooks] if notebooks is not None else chapter_notebooks(root)
@@ -282,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     paper = commands.add_parser("paper", help="execute every chapter with profile='paper' into --out")
     paper.add_argument("--out", type=Path, default=Path("_build/paper"))
     paper.add_argument("--papermill-args", default="", help="extra papermill arguments, one shell-quoted string")
-    paper.add_argument("--profile", default="paper", choices=("ci", "paper"))
+    paper.add_argument("--profile", default="paper", choices=PROFILES)
     paper.add_argument("notebooks", nargs="*", type=Path, help="default: the chapters of _toc.yml")
     args = parser.parse_args(argv)
     if args.command == "chapters":

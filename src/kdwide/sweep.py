@@ -55,10 +55,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pandas as pd
 
 from kdwide.parameters import validate_parameter
 from kdwide.results import atomic_write_text, package_versions, read_results, temporary_path, to_jsonable
+from kdwide.validation import check_positive_int
 
 __all__ = [
     "LIST_SUFFIX",
@@ -746,8 +748,7 @@ def run_sweep(
         in use by another sweep.
       KeyboardInterrupt: after writing the table and manifest of what finished (rerun to resume).
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    check_positive_int(jobs, "jobs")
     notebook = Path(notebook)
     points = plan_sweep(notebook, grid, seeds=seeds)
     kernel = _kernel_description(kernel_name)
@@ -821,12 +822,19 @@ def run_sweep(
         executed: list[str] = []
         failures: dict[str, str] = {}
         by_id = {point.id: point for point in todo}
+        # Papermill clears every output before it runs, so the points get the notebook without them (one
+        # copy of a chapter's source, not of its stored figures, goes to each worker).
+        source = nbformat.reads(notebook_bytes.decode(), as_version=4)
+        for cell in source.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        notebook_text = nbformat.writes(source)
         tasks = [
             PointTask(
                 point_id=point.id,
                 parameters=dict(point.parameters),
                 notebook_name=notebook.name,
-                notebook_text=notebook_bytes.decode(),
+                notebook_text=notebook_text,
                 cwd=str(notebook.resolve().parent),
                 kernel_name=kernel_name,
                 cell_timeout=cell_timeout,
