@@ -49,3 +49,13 @@ def test_risk_error_and_folded_angle():
         metrics.folded_angle([1.5])
     with pytest.raises(ValueError, match="class|empty"):
         tasks.class_balance([])
+
+
+def test_expansion_norm_is_the_oracle_norm_and_refuses_a_zero_expansion():
+    anchors = tasks.sphere_inputs(3, 6, 3)
+    coefficients = tasks.centred_coefficients(4, anchors)
+    gaussian = lambda x1, x2=None: np.exp(-np.sum((x1[:, None] - (x1 if x2 is None else x2)[None]) ** 2, -1))  # noqa: E731
+    gram = gaussian(anchors)
+    assert tasks.expansion_norm(gaussian, anchors, coefficients) == pytest.approx(np.sqrt(coefficients @ gram @ coefficients))
+    with pytest.raises(ValueError, match="positive definite"):
+        tasks.expansion_norm(gaussian, anchors, np.zeros(6))

@@ -63,8 +63,9 @@ from kdwide.linearized import (
     weight_change_inner,
     weight_change_norm,
 )
+from kdwide.metrics import classification_error
 from kdwide.risk_bound import student_oracle_cosine
-from kdwide.tasks import centred_coefficients, sphere_inputs
+from kdwide.tasks import centred_coefficients, expansion_norm, sphere_inputs
 from kdwide.validation import (
     check_finite,
     check_hard_labels,
@@ -185,8 +186,7 @@ def synthetic_task(
     oracle_scale = logit_scale / np.sqrt(np.mean(oracle[n_train:] ** 2))
     corruption = corruption * (logit_scale / np.sqrt(np.mean(corruption[n_train:] ** 2)))
     oracle, oracle_c = oracle * oracle_scale, oracle_c * oracle_scale
-    kernel_anchors = np.asarray(kernel_fn(oracle_anchors), float)
-    oracle_norm = float(np.sqrt(oracle_c @ kernel_anchors @ oracle_c))
+    oracle_norm = expansion_norm(kernel_fn, oracle_anchors, oracle_c)
     labels = (oracle > 0).astype(np.int64)
     return SyntheticTask(
         x[:n_train], x[n_train:], oracle[:n_train], oracle[n_train:], labels[:n_train], labels[n_train:],
@@ -297,7 +297,12 @@ def corrected_share(z_teacher: np.ndarray, y_hard: np.ndarray, *, rho, temperatu
     points = (-1,) + (1,) * len(grid)  # all points (a fixed shape: one compilation), then the wrong ones
     y_column = np.asarray(y_hard).reshape(points)
     z_eff = _effective_logit_array(np.reshape(z_teacher, points), y_column, rho=rho[None], temperature=temperature[None])
-    correct = (z_eff > 0) == (y_column == 1)
+    return _corrected_share_of(z_eff, y_column, wrong)
+
+
+def _corrected_share_of(student_targets, y_column, wrong):
+    """Share of the teacher-wrong points whose targets (first axis: points) have the label's sign."""
+    correct = (student_targets > 0) == (y_column == 1)
     return np.mean(correct[wrong], axis=0)
 
 
@@ -620,7 +625,9 @@ def _student_columns(factorization, kernel_test_train, teacher_train, y_train, y
     if wrong.any():
         rho = np.asarray(rho_values, float)[:, None]
         temperature = np.asarray(temperature_values, float)[None, :]
-        columns["corrected_share"] = corrected_share(teacher_train, y_train, rho=rho, temperature=temperature)
+        # from the targets already solved (at ρ = 0 the ±1 direction has the sign of ±∞): no second solve
+        y_column = np.asarray(y_train).reshape(-1, 1, 1)
+        columns["corrected_share"] = _corrected_share_of(targets, y_column, wrong)
         flips = flip_soft_ratio(np.asarray(teacher_train)[wrong][:, None, None], temperature=temperature[None])
         columns["corrected_share_closed_form"] = np.mean(rho[None] < flips, axis=0)
     return targets, columns
@@ -686,7 +693,7 @@ def synthetic_records(
             common = {
                 "dataset": "synthetic", "teacher_quality": float(scale), "teacher_quality_name": "corruption_scale",
                 "seed": int(seed), "n_train": int(n_train),
-                "teacher_error": float(np.mean((teacher_test > 0) != (task.y_test == 1))),
+                "teacher_error": classification_error(teacher_test, task.y_test),
             }  # fmt: skip
             records += _grid_records(common, rho_values, temperature_values, columns)
     return records
@@ -765,7 +772,7 @@ def real_data_records(
             common = {
                 "dataset": dataset, "teacher_quality": float(size), "teacher_quality_name": "teacher_train_size",
                 "seed": int(seed), "n_train": int(n_student),
-                "teacher_error": float(np.mean((teacher_test > 0) != (labels[test] == 1))),
+                "teacher_error": classification_error(teacher_test, labels[test]),
             }  # fmt: skip
             records += _grid_records(common, rho_values, temperature_values, columns)
     return records

@@ -61,7 +61,7 @@ from jax.flatten_util import ravel_pytree
 from kdwide import linearized
 from kdwide.effective_logit import student_targets as shared_student_targets
 from kdwide.metrics import folded_angle, transfer_risk
-from kdwide.tasks import centred_coefficients, class_balance, kernel_expansion_logits, sphere_inputs
+from kdwide.tasks import centred_coefficients, class_balance, expansion_norm, kernel_expansion_logits, sphere_inputs
 from kdwide.validation import (
     check_finite,
     check_hard_labels,
@@ -183,11 +183,7 @@ def perfect_teacher(
     if not rms > 0:
         raise ValueError("the teacher's logits vanish on the calibration inputs: choose other anchors (seed)")
     coefficients = coefficients * (logit_scale / rms)
-    kernel_anchors = np.asarray(kernel_fn(anchors), float)
-    norm_squared = float(coefficients @ kernel_anchors @ coefficients)
-    if not norm_squared > 0:
-        raise ValueError("kernel_fn is not positive definite on the anchors (c^T K c <= 0)")
-    return PerfectTeacher(anchors, coefficients, float(np.sqrt(norm_squared)))
+    return PerfectTeacher(anchors, coefficients, expansion_norm(kernel_fn, anchors, coefficients))
 
 
 def feature_oracle_angles(teacher_logits: np.ndarray, kernel_diagonal: np.ndarray, *, oracle_norm: float) -> np.ndarray:

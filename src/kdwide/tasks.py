@@ -11,7 +11,14 @@ from collections.abc import Callable
 
 from kdwide.validation import check_finite, check_positive_int
 
-__all__ = ["slice_task", "sphere_inputs", "centred_coefficients", "kernel_expansion_logits", "class_balance"]
+__all__ = [
+    "slice_task",
+    "sphere_inputs",
+    "centred_coefficients",
+    "kernel_expansion_logits",
+    "expansion_norm",
+    "class_balance",
+]
 
 
 def slice_task(
@@ -100,6 +107,22 @@ def kernel_expansion_logits(
         raise ValueError(f"coefficients must have shape ({np.shape(anchors)[0]},), got {coefficients.shape}")
     check_finite(coefficients, "coefficients")
     return np.asarray(kernel_fn(x, anchors)) @ coefficients
+
+
+def expansion_norm(kernel_fn: Callable[[np.ndarray], np.ndarray], anchors: np.ndarray, coefficients: np.ndarray) -> float:
+    r"""Norm :math:`\|\Delta w_*\| = \sqrt{c^\top\Theta(A, A)c}` of the oracle weight change of a kernel expansion.
+
+    Args:
+      kernel_fn: ``kernel_fn(x1) -> (m, m)`` (``x2`` defaults to ``x1``); anchors: ``(m, d)``; coefficients: ``(m,)``.
+
+    Raises:
+      ValueError: :math:`c^\top K c \le 0` (``kernel_fn`` not positive definite on the anchors, or ``c = 0``).
+    """
+    coefficients = np.asarray(coefficients, float)
+    norm_squared = float(coefficients @ np.asarray(kernel_fn(anchors), float) @ coefficients)
+    if not norm_squared > 0:
+        raise ValueError("kernel_fn is not positive definite on the anchors (c^T K c <= 0)")
+    return float(np.sqrt(norm_squared))
 
 
 def class_balance(y_hard: np.ndarray) -> float:
