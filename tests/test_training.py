@@ -161,3 +161,12 @@ def test_stable_learning_rate_rejects_bad_input():
 def test_progress_bar_only_on_request_or_on_a_terminal():
     assert _progress_enabled(True) and not _progress_enabled(False)
     assert _progress_enabled(None) in (True, False)
+
+
+def test_linearization_records_refuse_rho_zero_by_name_before_any_kernel():
+    x = np.zeros((3, 2))
+    with pytest.raises(ValueError, match=r"rho_values must lie in \(0, 1\] for training"):
+        linearization_records(
+            x_train=x, x_test=x, z_teacher=np.ones(3), y_hard=np.ones(3, int), width=8, depth=1, activation="relu",
+            w_std=1.0, b_std=0.0, seed=0, rho_values=[0.0, 1.0], temperature_values=[1.0],
+        )

@@ -142,6 +142,13 @@ def _progress_enabled(progress: bool | None) -> bool:
         return False
 
 
+def _check_trainable_soft_ratio(rho, name: str) -> None:
+    """ρ (scalar or values) in (0, 1]: at ρ = 0 the per-sample minima are at infinity, nothing to train towards."""
+    check_soft_ratio(rho, name)
+    if np.any(np.asarray(rho) == 0):
+        raise ValueError(f"{name} must lie in (0, 1] for training: at rho = 0 the per-sample minima are at infinity")
+
+
 def train_student(
     apply_fn: Callable,
     params: Any,
@@ -180,9 +187,7 @@ def train_student(
     Raises:
       ValueError: bad arguments, or the loss became non-finite (learning rate too large).
     """
-    check_soft_ratio(rho)
-    if rho == 0:
-        raise ValueError("rho must lie in (0, 1] for training: at rho = 0 the per-sample minima are at infinity")
+    _check_trainable_soft_ratio(rho, "rho")
     check_temperature(temperature)
     x_train = jnp.asarray(x_train, jnp.float64)
     z_teacher = jnp.asarray(z_teacher, jnp.float64)
@@ -301,8 +306,8 @@ def linearization_records(
       :math:`\|\Delta w\|`), ``predicted_weight_change_norm`` (:math:`\sqrt{\Delta z^\top\hat\Theta^{-1}\Delta z}`) and
       ``kernel_distance`` (:math:`\|\hat\Theta - \Theta\|_F / \|\Theta\|_F` on the training inputs).
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    check_positive_int(seed, "seed", minimum=0)
+    _check_trainable_soft_ratio(rho_values, "rho_values")  # before any kernel is computed
     architecture = dict(activation=activation, w_std=w_std, b_std=b_std)
     init_fn, apply_fn, _ = fully_connected_network(depth=depth, width=width, **architecture)
     x_train, x_test = jnp.asarray(x_train, jnp.float64), jnp.asarray(x_test, jnp.float64)
