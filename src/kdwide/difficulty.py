@@ -39,7 +39,7 @@ stopping time) from it. Records are tidy rows (``conventions.md``).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -158,7 +158,7 @@ def gradient_flow_teacher(kernel: np.ndarray, targets: np.ndarray, *, stopping_t
     size = kernel.shape[0]
     projected = eigenvectors.T @ targets
     exponent = times[None, :] * eigenvalues[:, None] / size
-    gains = np.where(np.isinf(exponent), 1.0, -np.expm1(-np.where(np.isinf(exponent), 0.0, exponent))) / eigenvalues[:, None]
+    gains = -np.expm1(-exponent) / eigenvalues[:, None]  # t = inf: -expm1(-inf) = 1, the converged teacher
     coefficients = eigenvectors @ (gains * projected[:, None])
     norms = np.sqrt(np.sum(eigenvalues[:, None] * (gains * projected[:, None]) ** 2, axis=0))
     return GradientFlowTeacher(coefficients, norms)
@@ -175,6 +175,26 @@ def _student_angles(seed: int, n_values: Sequence[int], n_candidates: int) -> tu
     check_positive_int(n_candidates, "n_candidates")
     n_train = max(n_values)
     return random_angles(seed, n_train + n_candidates), n_train
+
+
+def _seed_records(
+    seeds: Sequence[int],
+    n_values: Sequence[int],
+    n_candidates: int,
+    options: dict[str, Any],
+    targets_and_columns: Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, Sequence[dict[str, Any]]]],
+) -> list[dict[str, Any]]:
+    """The experiments' common loop: per seed, the student's inputs on the circle, their NTK, the targets and
+    column labels from ``targets_and_columns(seed, angles, inputs)``, and one data-inefficiency computation."""
+    records: list[dict[str, Any]] = []
+    for seed in seeds:
+        angles, n_train = _student_angles(seed, n_values, n_candidates)
+        inputs = circle_inputs(angles)
+        kernel = np.asarray(analytic_ntk(inputs, **options))
+        targets, columns = targets_and_columns(seed, angles, inputs)
+        values = data_inefficiency_from_kernel(kernel, targets, n_train=n_train, n_values=n_values)
+        records += _rows(values, n_values, columns, seed)
+    return records
 
 
 def _rows(values: np.ndarray, n_values: Sequence[int], columns: Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
@@ -207,10 +227,8 @@ def difficulty_records(
     """
     check_soft_ratio(list(rho_values), "rho_values")
     check_temperature(temperature)
-    records: list[dict[str, Any]] = []
-    for seed in seeds:
-        angles, n_train = _student_angles(seed, n_values, n_candidates)
-        kernel = np.asarray(analytic_ntk(circle_inputs(angles), **_kernel_options(depth, activation, w_std, b_std)))
+
+    def targets_and_columns(seed, angles, inputs):
         targets, columns = [], []
         for frequency in frequencies:
             z_teacher, y_hard = frequency_task(angles, frequency=frequency, teacher_scale=teacher_scale)
@@ -220,9 +238,10 @@ def difficulty_records(
                  "temperature": float(temperature), "stopping_time": None}
                 for rho in rho_values
             ]
-        values = data_inefficiency_from_kernel(kernel, np.concatenate(targets, axis=1), n_train=n_train, n_values=n_values)
-        records += _rows(values, n_values, columns, seed)
-    return records
+        return np.concatenate(targets, axis=1), columns
+
+    options = _kernel_options(depth, activation, w_std, b_std)
+    return _seed_records(seeds, n_values, n_candidates, options, targets_and_columns)
 
 
 def soft_ratio_records(
@@ -253,15 +272,13 @@ def soft_ratio_records(
          "temperature": float(t), "stopping_time": None}
         for r, t in zip(rho_grid, temperature_grid)
     ]
-    records: list[dict[str, Any]] = []
-    for seed in seeds:
-        angles, n_train = _student_angles(seed, n_values, n_candidates)
-        kernel = np.asarray(analytic_ntk(circle_inputs(angles), **_kernel_options(depth, activation, w_std, b_std)))
+
+    def targets_and_columns(seed, angles, inputs):
         z_teacher, y_hard = frequency_task(angles, frequency=frequency, teacher_scale=teacher_scale)
-        targets = effective_targets(z_teacher, y_hard, rho=rho_grid, temperature=temperature_grid)
-        values = data_inefficiency_from_kernel(kernel, targets, n_train=n_train, n_values=n_values)
-        records += _rows(values, n_values, columns, seed)
-    return records
+        return effective_targets(z_teacher, y_hard, rho=rho_grid, temperature=temperature_grid), columns
+
+    options = _kernel_options(depth, activation, w_std, b_std)
+    return _seed_records(seeds, n_values, n_candidates, options, targets_and_columns)
 
 
 def early_stopping_records(
@@ -298,8 +315,8 @@ def early_stopping_records(
     times = _stopping_times(stopping_times)
     rho_values = [float(r) for r in rho_values]
     options = _kernel_options(depth, activation, w_std, b_std)
-    records: list[dict[str, Any]] = []
-    for seed in seeds:
+
+    def targets_and_columns(seed, angles, inputs):
         teacher_angles = random_angles(seed, n_teacher, stream=1)
         teacher_inputs = circle_inputs(teacher_angles)
         _, teacher_labels = frequency_task(teacher_angles, frequency=frequency, teacher_scale=teacher_scale)
@@ -308,15 +325,11 @@ def early_stopping_records(
             teacher_scale * (2.0 * teacher_labels - 1.0),
             stopping_times=times,
         )
-        angles, n_train = _student_angles(seed, n_values, n_candidates)
-        inputs = circle_inputs(angles)
         z_teacher = np.asarray(analytic_ntk(inputs, teacher_inputs, **options)) @ teacher.coefficients
         _, y_hard = frequency_task(angles, frequency=frequency, teacher_scale=teacher_scale)
         targets = effective_targets(
             np.repeat(z_teacher, len(rho_values), axis=1), y_hard, rho=np.tile(rho_values, times.size), temperature=temperature
         )
-        kernel = np.asarray(analytic_ntk(inputs, **options))
-        values = data_inefficiency_from_kernel(kernel, targets, n_train=n_train, n_values=n_values)
         errors = np.mean((z_teacher > 0) != (y_hard[:, None] == 1), axis=0)
         columns = [
             {"experiment": "early_stopping", "teacher": "converged" if math.isinf(t) else "early_stopped",
@@ -326,8 +339,9 @@ def early_stopping_records(
             for j, t in enumerate(times)
             for rho in rho_values
         ]
-        records += _rows(values, n_values, columns, seed)
-    return records
+        return targets, columns
+
+    return _seed_records(seeds, n_values, n_candidates, options, targets_and_columns)
 
 
 def rank_correlations(records: Sequence[dict[str, Any]], *, knob: str, **where: Any) -> dict[int, tuple[float, float]]:
