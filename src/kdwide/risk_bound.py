@@ -410,10 +410,20 @@ def phuong_lampert_bound(feature_angles: np.ndarray, n_train: int) -> PhuongLamp
       :class:`PhuongLampertBound`.
     """
     check_positive_int(n_train, "n_train")
+    return _phuong_lampert_minimum(_phuong_lampert_terms(feature_angles), n_train)
+
+
+def _phuong_lampert_terms(feature_angles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The n-independent part of :func:`phuong_lampert_bound`: candidate β, p(π/2 − β) and p(β)."""
     angles = np.asarray(feature_angles, float).ravel()
     breakpoints = np.unique(np.clip(np.concatenate([[0.0, _HALF_PI], angles, _HALF_PI - angles]), 0.0, _HALF_PI))
     candidates = np.concatenate([breakpoints, 0.5 * (breakpoints[1:] + breakpoints[:-1])])
-    values = angle_tail(angles, _HALF_PI - candidates).probability + angle_tail(angles, candidates).probability ** n_train
+    return candidates, angle_tail(angles, _HALF_PI - candidates).probability, angle_tail(angles, candidates).probability
+
+
+def _phuong_lampert_minimum(terms: tuple[np.ndarray, np.ndarray, np.ndarray], n_train: int) -> PhuongLampertBound:
+    candidates, complement_tail, tail = terms
+    values = complement_tail + tail**n_train
     best = int(np.argmin(values))
     return PhuongLampertBound(float(values[best]), float(candidates[best]))
 
@@ -721,13 +731,14 @@ def transfer_risk_sweep(
     targets = student_targets(z_train, y_train, rho_values=rho_values, temperature=temperature)
     full = linearized.factorize_kernel(np.asarray(kernel_fn(x_train)))
     kernel_test_train = np.asarray(kernel_fn(x_test, x_train))
+    phuong_lampert_terms = _phuong_lampert_terms(angles)  # the same for every n
     records = []
     for n in n_values:
         block = linearized.leading_block(full, n)
         student_test = kernel_test_train[:, :n] @ np.asarray(linearized.solve(block, targets[:n]))
         cosine = student_oracle_cosine(block, z_train[:n], targets[:n], oracle_norm=teacher.oracle_norm)
         bound = transfer_risk_bound(angles, cosine)
-        phuong_lampert = phuong_lampert_bound(angles, n).bound
+        phuong_lampert = _phuong_lampert_minimum(phuong_lampert_terms, n).bound
         for column, rho in enumerate(rho_values):
             risk = transfer_risk(z_test, student_test[:, column])
             records.append(
