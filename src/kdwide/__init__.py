@@ -1,12 +1,17 @@
 """kdwide: knowledge distillation in wide neural networks (Ji & Zhu, NeurIPS 2020), executable.
 
 Importing :mod:`kdwide` turns on JAX's float64 mode (``jax_enable_x64``): kernel solves and root
-finding need it (``conventions.md``). One module per concept of the paper:
+finding need it. It imports neither neural-tangents nor TensorFlow (a test checks ``sys.modules``); it needs
+jax, numpy and scipy, runs on jax 0.5.3 up to current releases, on CPUs and GPUs. One module per concept
+of the paper:
 
 - :mod:`kdwide.losses`: the KD loss (S1).
 - :mod:`kdwide.effective_logit`: the effective student logit (C1) and its exact derivatives.
-- :mod:`kdwide.networks`: fully connected students/teachers in NTK parameterization (S2); the only
-  module that imports neural-tangents.
+- :mod:`kdwide.networks`: fully connected students/teachers in NTK parameterization (S2), in plain JAX.
+- :mod:`kdwide.reference`: the same networks and kernels in neural-tangents, compared where it is installed
+  (the only module that imports it, and only when called).
+- :mod:`kdwide.device_check`: paper-scale kernels on the available accelerator, checked against stored
+  float64 CPU values (``python -m kdwide.device_check``).
 - :mod:`kdwide.kernels`: analytic (infinite-width) and empirical (finite-width) tangent kernels.
 - :mod:`kdwide.linearized`: the converged linearized student through kernel algebra (C2).
 - :mod:`kdwide.training`: full-batch gradient descent on the KD loss for a finite network (C2).

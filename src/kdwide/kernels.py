@@ -22,7 +22,8 @@ q_l(x,x') & q_l(x',x')\end{psmallmatrix}`; the output kernel is :math:`\Theta_{L
   :math:`\mathbb E[\phi\phi] = \tfrac2\pi \operatorname{atan2}(2q_{12}, s)`,
   :math:`\mathbb E[\phi'\phi'] = \tfrac{4}{\pi s}`.
 
-These are the formulas of ``neural_tangents.stax`` (tests compare with its ``kernel_fn``).
+These are the formulas of ``neural_tangents.stax``; where neural-tangents is installed, tests compare with its
+``kernel_fn`` (:mod:`kdwide.reference`).
 
 Exact diagonals (science note 2). On the diagonal :math:`q_{12} = q_{11} = q_{22}`, but
 :math:`q_{11}q_{22} - q_{12}^2` computed in floating point is :math:`\pm\epsilon q^2` rather than 0, and the
@@ -36,8 +37,8 @@ writes these exact values on its diagonal, and :func:`analytic_ntk_diagonal` ret
 Empirical kernels
 -----------------
 :func:`empirical_ntk` computes :math:`\hat\Theta = \varphi(X)^\top\varphi(X')` of a finite network from
-its parameters by a layer-wise structured formula (its docstring says why), with neural-tangents'
-``JACOBIAN_CONTRACTION`` kept as the reference path.
+its parameters by a layer-wise structured formula (its docstring says why), with a generic Jacobian
+contraction (the algorithm of neural-tangents' ``JACOBIAN_CONTRACTION``) kept as the reference path.
 """
 
 from __future__ import annotations
@@ -220,7 +221,7 @@ STRUCTURED = "structured"
 """``method=`` of :func:`empirical_ntk`: the hand-written layer-wise formula (default, fast)."""
 
 JACOBIAN_CONTRACTION = "jacobian_contraction"
-"""``method=`` of :func:`empirical_ntk`: neural-tangents' generic Jacobian contraction (reference, slow)."""
+"""``method=`` of :func:`empirical_ntk`: the generic Jacobian contraction (reference, slow)."""
 
 _ACTIVATION_FUNCTIONS = {
     "relu": (jax.nn.relu, lambda h: (h > 0).astype(h.dtype)),
@@ -311,13 +312,14 @@ def empirical_ntk(
 
     a handful of ``(n, width) @ (width, n)`` matrix products; no per-sample Jacobian is ever formed.
 
-    Why this choice: neural-tangents' generic ``JACOBIAN_CONTRACTION`` materializes the per-sample
-    Jacobians and is ~250× slower on the 2-hidden-layer, width-1024, n = 1024 case (``benchmarks/kernels.py``);
-    its ``STRUCTURED_DERIVATIVES`` exploits the same outer-product structure generically but crashes on the
-    pinned jax 0.5.3 (it needs attributes jax moved). The formula above is the same algebra written out for
-    the one architecture we use, in ~20 lines that a reader can check against the equation, with no patch of
-    a dependency. It is restricted to those MLPs; ``method="jacobian_contraction"`` is the generic
-    reference, and tests check both agree to 1e-10.
+    Why this choice: the generic Jacobian contraction (``method="jacobian_contraction"``, the algorithm of
+    neural-tangents' ``JACOBIAN_CONTRACTION``) materializes the per-sample Jacobians and is hundreds of times
+    slower on the 2-hidden-layer, width-1024, n = 1024 case (``benchmarks/kernels.py``); neural-tangents'
+    ``STRUCTURED_DERIVATIVES`` exploits the same outer-product structure generically but crashes on jax 0.5.3,
+    the last jax that neural-tangents imports with. The formula above is the same algebra written out for
+    the one architecture we use, in ~20 lines that a reader can check against the equation. It is restricted
+    to those MLPs; ``method="jacobian_contraction"`` is the generic reference, and tests check both agree to
+    1e-10 (and agree with neural-tangents itself where it is installed).
 
     ``apply_fn`` is used by the structured method only to check that ``params`` and the hyperparameters
     given here describe the same network (on up to 8 rows of ``x1``): a mismatch raises ``ValueError``.
@@ -343,9 +345,7 @@ def empirical_ntk(
     if x2.shape[1] != x1.shape[1]:
         raise ValueError(f"x1 and x2 must have the same input dimension d, got {x1.shape[1]} and {x2.shape[1]}")
     if method == JACOBIAN_CONTRACTION:
-        from kdwide.networks import jacobian_contraction_ntk_fn  # noqa: PLC0415
-
-        return jnp.asarray(jacobian_contraction_ntk_fn(apply_fn)(x1, None if same else x2, params), jnp.float64)
+        return _jacobian_contraction(apply_fn, params, x1, x2)
     dense = _dense_layers(params)
     if dense[0][0].shape[0] != x1.shape[1]:
         raise ValueError(f"x1 has input dimension {x1.shape[1]} but the network expects {dense[0][0].shape[0]}")
@@ -378,3 +378,21 @@ def _check_matches_apply_fn(apply_fn, params, x, output) -> None:
             "apply_fn(params, x) differs from the network that activation, w_std and b_std describe: "
             "pass the hyperparameters the network was built with"
         )
+
+
+def _jacobian_contraction(apply_fn, params, x1, x2) -> jax.Array:
+    """Generic empirical NTK: every per-sample Jacobian ``∂f(x_i)/∂w`` materialized, then contracted.
+
+    Any ``apply_fn`` with a scalar output per input; memory ``(n1 + n2) × parameters``. The reference for
+    the structured method (the algorithm of neural-tangents' ``JACOBIAN_CONTRACTION``, written with
+    ``jax.jacobian`` so that it needs nothing but JAX).
+    """
+
+    def flat_jacobian(x):
+        jacobian = jax.jacobian(lambda p: jnp.reshape(apply_fn(p, x), (x.shape[0],)))(params)
+        leaves = jax.tree_util.tree_leaves(jacobian)
+        return jnp.concatenate([jnp.reshape(leaf, (x.shape[0], -1)) for leaf in leaves], axis=1)
+
+    jacobian1 = flat_jacobian(x1)
+    jacobian2 = jacobian1 if x2 is x1 else flat_jacobian(x2)
+    return jnp.asarray(jacobian1 @ jacobian2.T, jnp.float64)

@@ -61,6 +61,7 @@ from jax.flatten_util import ravel_pytree
 from kdwide import linearized
 from kdwide.effective_logit import student_targets as shared_student_targets
 from kdwide.metrics import folded_angle, transfer_risk
+from kdwide.networks import fully_connected_network
 from kdwide.tasks import centred_coefficients, class_balance, expansion_norm, kernel_expansion_logits, sphere_inputs
 from kdwide.validation import (
     check_finite,
@@ -607,8 +608,6 @@ def finite_width_check(
     Returns:
       :class:`FiniteWidthCheck`.
     """
-    from kdwide.networks import fully_connected_network  # noqa: PLC0415  (imports neural-tangents: only when used)
-
     network_seed, anchor_seed, train_seed, coefficient_seed = _sub_seeds(seed, 4)
     init_fn, apply_fn, _ = fully_connected_network(
         depth=depth, width=width, activation=activation, w_std=w_std, b_std=b_std

@@ -570,7 +570,12 @@ def _run_processes(tasks: Sequence[PointTask], jobs: int) -> Iterator[PointOutco
 
 
 def _run_dask(tasks: Sequence[PointTask], scheduler: str) -> Iterator[PointOutcome]:
-    from dask.distributed import Client, as_completed
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError as error:
+        raise ImportError(
+            "--scheduler / scheduler= needs Dask, an optional dependency: pip install 'kdwide[sweep]'"
+        ) from error
 
     client = Client(scheduler, set_as_default=False)
     futures: dict[str, tuple[Any, PointTask]] = {}
@@ -692,8 +697,23 @@ def _parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
     return ready
 
 
+def _parquet_engine_missing() -> bool:
+    try:
+        import pyarrow  # noqa: F401, PLC0415
+    except ImportError:
+        return True
+    return False
+
+
 def _write_table(table: pd.DataFrame, out: Path) -> None:
     atomic_write_text(out / "table.csv", table.to_csv(index=False))
+    if _parquet_engine_missing():
+        print(
+            "note: pyarrow (an optional dependency) is not installed: wrote table.csv only; "
+            "pip install 'kdwide[sweep]' for table.parquet",
+            file=sys.stderr,
+        )
+        return
     temporary = temporary_path(out / "table.parquet")
     try:
         _parquet_ready(table).to_parquet(temporary, index=False)
@@ -704,8 +724,11 @@ def _write_table(table: pd.DataFrame, out: Path) -> None:
 
 
 def read_sweep_table(out: str | os.PathLike) -> pd.DataFrame:
-    """The tidy table of a sweep (``OUT/table.parquet``): one row per record, column ``point`` first."""
-    return pd.read_parquet(Path(out) / "table.parquet")
+    """The tidy table of a sweep (``OUT/table.parquet``, or ``table.csv`` where pyarrow is not installed):
+    one row per record, column ``point`` first."""
+    if (Path(out) / "table.parquet").exists() and not _parquet_engine_missing():
+        return pd.read_parquet(Path(out) / "table.parquet")
+    return pd.read_csv(Path(out) / "table.csv")
 
 
 def _now() -> str:

@@ -132,8 +132,8 @@ def _check_real(value: Any, name: str, *, minimum: float, strict: bool) -> float
 def check_architecture(*, depth: int, activation: str, w_std: float, b_std: float) -> tuple[int, str, float, float]:
     """Validate the architecture hyperparameters shared by networks and kernels.
 
-    Lives here, not in :mod:`kdwide.networks`, so that the analytic kernels can check their arguments
-    without importing neural-tangents (and TensorFlow, ~6 s).
+    Lives here, not in :mod:`kdwide.networks`, so that networks and kernels share it without importing
+    each other.
 
     Args:
       depth: number of hidden layers, an integer ≥ 1.
