@@ -1,11 +1,22 @@
 # Two commands on a fresh machine:  make book  |  make test
-# Both create .venv (Python 3.11) at the repository root if missing and install the pinned set (constraints.txt),
-# plus MathJax (npm, pinned below) so that the rendered book typesets math with no network.
+# Both create .venv (Python 3.11) at the repository root if missing and install the pinned book environment
+# (constraints.txt: jax 0.5.3 with neural-tangents, the reference), plus MathJax (npm, pinned below) so that the
+# rendered book typesets math with no network. `make test` also creates .venv-current, the current environment
+# (constraints-current.txt: the newest releases that install on this Python, no neural-tangents or TensorFlow),
+# and runs the second leg there.
 
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The current environment (second CI leg): any Python 3.11-3.13 with the newest jax it can install.
+CURRENT_PYTHON ?= python3.11
+CURRENT_VENV   := .venv-current
+CURRENT_BIN    := $(CURRENT_VENV)/bin
+CURRENT_STAMP  := $(CURRENT_VENV)/.installed
+CURRENT_EXTRAS := test,sweep
+# make device-check: paper scale by default (for a GPU machine); CI runs DEVICE_SCALE=small on the CPU
+DEVICE_SCALE   ?= paper
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
@@ -25,7 +36,8 @@ PAPER_DIR      ?= _build/paper
 PAPERMILL_ARGS ?=
 HTML_CHECK     := _build/check/_build/html
 
-.PHONY: setup mathjax test unit nbval book-check browser book paper assignments clean
+.PHONY: setup mathjax test test-pinned unit nbval book-check browser device-check setup-current lock-current \
+        test-current bench bench-current book paper assignments clean
 
 setup: $(STAMP) $(MATHJAX)
 
@@ -36,8 +48,31 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test,reference,sweep]"
 	touch $(STAMP)
+
+## make setup-current: .venv-current from constraints-current.txt (no neural-tangents, no TensorFlow)
+setup-current: $(CURRENT_STAMP)
+
+$(CURRENT_STAMP): pyproject.toml constraints-current.txt
+	@command -v $(CURRENT_PYTHON) >/dev/null || { echo "$(CURRENT_PYTHON) not found; set CURRENT_PYTHON=/path/to/python3.x"; exit 1; }
+	test -x $(CURRENT_BIN)/python || $(CURRENT_PYTHON) -m venv $(CURRENT_VENV)
+	$(CURRENT_BIN)/python -m pip install --quiet --upgrade pip
+	$(CURRENT_BIN)/python -m pip install --quiet -c constraints-current.txt -e ".[$(CURRENT_EXTRAS)]"
+	touch $(CURRENT_STAMP)
+
+## make lock-current: rewrite constraints-current.txt with the newest releases that install on CURRENT_PYTHON
+## (a throw-away venv; commit the result so that CI stays reproducible)
+lock-current:
+	rm -rf _build/lock-current && mkdir -p _build && $(CURRENT_PYTHON) -m venv _build/lock-current
+	_build/lock-current/bin/python -m pip install --quiet --upgrade pip
+	_build/lock-current/bin/python -m pip install --quiet ".[$(CURRENT_EXTRAS)]"
+	{ echo "# The current environment: newest releases for $$(_build/lock-current/bin/python --version), written by"; \
+	  echo "# make lock-current on $$(date -u +%Y-%m-%d). No neural-tangents or TensorFlow (they need jax <= 0.5.3)."; \
+	  _build/lock-current/bin/python -m pip freeze --all --exclude kdwide --exclude pip --exclude setuptools \
+	  --exclude wheel; } > constraints-current.txt
+	rm -rf _build/lock-current
+	@grep -i "^jax==" constraints-current.txt
 
 $(MATHJAX):
 	@command -v npm >/dev/null || { echo "npm is required to install MathJax $(MATHJAX_VERSION) (offline math in the book)"; exit 1; }
@@ -50,7 +85,33 @@ $(MATHJAX):
 
 ## make test: unit tests, nbval over every committed chapter, a warnings-as-errors render of the committed book,
 ## and every page of that render opened in headless Chromium (skipped, saying why, where Chromium is missing)
-test: setup unit nbval book-check browser
+test: test-pinned test-current
+
+## make test-pinned: the pinned book environment's leg
+test-pinned: setup unit nbval book-check browser
+	$(MAKE) device-check DEVICE_SCALE=small
+
+## make test-current: the current environment's leg: unit tests (reference tests skip, saying why), every chapter
+## executed with papermill with every claim required to hold (no nbval: XLA versions differ in the last bits),
+## and the device check on the CPU
+test-current: setup-current
+	$(CURRENT_BIN)/python -c "import jax, sys; print(f'current environment: python {sys.version.split()[0]}, jax {jax.__version__}')"
+	$(CURRENT_BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py
+	rm -rf _build/current
+	$(CURRENT_BIN)/python -m kdwide.book run --profile ci --out _build/current --require-claims
+	$(CURRENT_BIN)/python -m kdwide.device_check --scale small
+
+## make device-check: paper-scale kernels on the default JAX device against stored float64 CPU values
+## (DEVICE_SCALE=small for a CPU); on a GPU machine without make/.venv: python -m kdwide.device_check
+device-check: setup
+	$(BIN)/python -m kdwide.device_check --scale $(DEVICE_SCALE)
+
+## make bench / make bench-current: the three benchmarks in either environment (ratios measured in one run)
+bench: setup
+	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+bench-current: setup-current
+	for b in benchmarks/*.py; do echo "== $$b"; $(CURRENT_BIN)/python $$b || exit 1; done
 
 unit: setup
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py

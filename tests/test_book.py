@@ -15,6 +15,7 @@ from kdwide.book import (
     environment_table,
     external_assets,
     read_constraints,
+    claim_table,
     run_paper_profile,
     toc_files,
 )
@@ -89,6 +90,21 @@ def test_paper_profile_runs_every_notebook_with_overrides_into_the_output_folder
     assert not missing["succeeded"] and missing["results"] is None and "missing.ipynb" in missing["error"]
     assert json.loads((tmp_path / "paper" / "timings.json").read_text()) == summary
     assert summary["profile"] == "paper" and summary["papermill_args"] == ["-p", "rho", "0.25"]
+
+
+def test_claim_table_reads_every_claim_and_flags_missing_results(tmp_path: Path) -> None:
+    good, bad = tmp_path / "01_a.json", tmp_path / "02_b.json"
+    good.write_text(json.dumps({"claims": {"C1": {"holds": True, "evidence": "e1"}}}))
+    bad.write_text(json.dumps({"claims": {"R2": {"holds": False, "evidence": "e2"}, "R3": {"holds": True}}}))
+    summary = {"chapters": [
+        {"notebook": "book/01_a.ipynb", "succeeded": True, "results": str(good)},
+        {"notebook": "book/02_b.ipynb", "succeeded": True, "results": str(bad)},
+        {"notebook": "book/03_c.ipynb", "succeeded": False, "results": None},
+    ]}
+    rows = claim_table(summary)
+    assert [(r["chapter"], r["claim"], r["holds"]) for r in rows] == [
+        ("01_a", "C1", True), ("02_b", "R2", False), ("02_b", "R3", True), ("03_c", None, False)]
+    assert rows[0]["evidence"] == "e1"
 
 
 def test_paper_profile_refuses_an_unknown_profile(tmp_path: Path) -> None:

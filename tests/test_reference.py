@@ -88,6 +88,9 @@ def test_agreement_fails_on_a_large_difference_or_different_weights():
     assert not reference.NeuralTangentsAgreement(None, "0", True, {**close, "analytic_ntk": 1e-6}).agrees
     assert not reference.NeuralTangentsAgreement(None, "0", False, close).agrees
     assert not reference.NeuralTangentsAgreement("not installed").agrees
+    report = reference.NeuralTangentsAgreement(None, "0.6.5", True, {**close, "analytic_ntk": 1e-6}).report()
+    assert "analytic ntk: relative difference > 1e-10" in report and report.endswith("neural-tangents: False")
+    assert reference.NeuralTangentsAgreement("not installed").report().endswith("skipped: not installed")
 
 
 def test_agreement_without_neural_tangents_says_why(monkeypatch):

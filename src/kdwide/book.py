@@ -44,6 +44,7 @@ __all__ = [
     "platform_summary",
     "read_constraints",
     "run_paper_profile",
+    "claim_table",
     "deduplicate_assets",
     "external_assets",
     "author_year_label",
@@ -194,6 +195,29 @@ def run_paper_profile(
     return summary
 
 
+def claim_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every claim of every chapter run by :func:`run_paper_profile`, read back from its results file.
+
+    Returns:
+      One row per claim, ``{"chapter", "claim", "holds", "evidence"}``; a chapter that failed or wrote no
+      results file gives one row with ``claim`` ``None`` and ``holds`` False, so that it cannot pass unseen.
+    """
+    rows: list[dict[str, Any]] = []
+    for chapter in summary["chapters"]:
+        name = Path(chapter["notebook"]).stem
+        results = chapter.get("results")
+        if not chapter["succeeded"] or results is None or not Path(results).exists():
+            rows.append({"chapter": name, "claim": None, "holds": False, "evidence": "no results file"})
+            continue
+        claims = json.loads(Path(results).read_text()).get("claims") or {}
+        if not claims:
+            rows.append({"chapter": name, "claim": None, "holds": False, "evidence": "results file has no claims"})
+        for claim_id, entry in claims.items():
+            rows.append({"chapter": name, "claim": claim_id, "holds": entry.get("holds") is True,
+                         "evidence": entry.get("evidence", "")})
+    return rows
+
+
 def _asset_key(asset: Any) -> tuple[str, int, tuple[tuple[str, str], ...]]:
     attributes = getattr(asset, "attributes", {}) or {}
     return (str(getattr(asset, "filename", asset) or ""), int(getattr(asset, "priority", 500)),
@@ -273,10 +297,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kdwide.book", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("chapters", help="print the chapter notebooks of _toc.yml, one a line")
-    paper = commands.add_parser("paper", help="execute every chapter with profile='paper' into --out")
+    paper = commands.add_parser("paper", aliases=["run"],
+                                help="execute every chapter (profile 'paper' unless --profile) into --out")
     paper.add_argument("--out", type=Path, default=Path("_build/paper"))
     paper.add_argument("--papermill-args", default="", help="extra papermill arguments, one shell-quoted string")
     paper.add_argument("--profile", default="paper", choices=PROFILES)
+    paper.add_argument("--require-claims", action="store_true",
+                       help="print every chapter's claims from its results file; fail unless all hold")
     paper.add_argument("notebooks", nargs="*", type=Path, help="default: the chapters of _toc.yml")
     args = parser.parse_args(argv)
     if args.command == "chapters":
@@ -290,6 +317,14 @@ def main(argv: list[str] | None = None) -> int:
           f"profile={args.profile!r} in {total:.1f} s; timings in {args.out / 'timings.json'}")
     if failed:
         print("failed: " + ", ".join(failed), file=sys.stderr)
+    if args.require_claims:
+        rows = claim_table(summary)
+        for row in rows:
+            print(f"{row['chapter']:<22} {row['claim'] or '-':<4} holds: {str(row['holds']):<5}  {row['evidence']}")
+        not_holding = [f"{r['chapter']}:{r['claim']}" for r in rows if not r["holds"]]
+        print(f"claims: {len(rows) - len(not_holding)} of {len(rows)} hold"
+              + (f"; NOT holding: {', '.join(not_holding)}" if not_holding else ""), flush=True)
+        failed = failed or not_holding
     return 1 if failed else 0
 
 

@@ -151,6 +151,18 @@ class NeuralTangentsAgreement:
         )
 
 
+    def report(self) -> str:
+        """A few lines for a reader: what was compared and whether it agreed (no digits that vary with threads)."""
+        if self.unavailable_reason is not None:
+            return f"comparison with neural-tangents skipped: {self.unavailable_reason}"
+        lines = [f"neural-tangents {self.neural_tangents_version}: same weights from the same key: {self.same_parameters}"]
+        for name, difference in self.relative_differences.items():
+            relation = "<=" if difference <= self.tolerance else ">"
+            lines.append(f"  {name.replace('_', ' ')}: relative difference {relation} {self.tolerance:.0e}")
+        lines.append(f"kdwide agrees with neural-tangents: {self.agrees}")
+        return "\n".join(lines)
+
+
 def _relative_difference(ours: Any, theirs: Any) -> float:
     ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
     if ours.shape != theirs.shape:

@@ -1,0 +1,64 @@
+"""kdwide: knowledge distillation in wide neural networks (Ji & Zhu, NeurIPS 2020), executable.
+
+Importing :mod:`kdwide` turns on JAX's float64 mode (``jax_enable_x64``): kernel solves and root
+finding need it. It imports neither neural-tangents nor TensorFlow (a test checks ``sys.modules``); it needs
+jax, numpy and scipy, runs on jax 0.5.3 up to current releases, on CPUs and GPUs. One module per concept
+of the paper:
+
+- :mod:`kdwide.losses`: the KD loss (S1).
+- :mod:`kdwide.effective_logit`: the effective student logit (C1) and its exact derivatives.
+- :mod:`kdwide.networks`: fully connected students/teachers in NTK parameterization (S2), in plain JAX.
+- :mod:`kdwide.reference`: the same networks and kernels in neural-tangents, compared where it is installed
+  (the only module that imports it, and only when called).
+- :mod:`kdwide.device_check`: paper-scale kernels on the available accelerator, checked against stored
+  float64 CPU values (``python -m kdwide.device_check``).
+- :mod:`kdwide.kernels`: analytic (infinite-width) and empirical (finite-width) tangent kernels.
+- :mod:`kdwide.linearized`: the converged linearized student through kernel algebra (C2).
+- :mod:`kdwide.training`: full-batch gradient descent on the KD loss for a finite network (C2).
+- :mod:`kdwide.grid`: a whole ρ×T grid of students on one factorized kernel.
+- :mod:`kdwide.tasks`: inputs, teachers and labels (generated).
+- :mod:`kdwide.metrics`: measurements on logits and weight changes.
+- :mod:`kdwide.risk_bound`: Result 1, the transfer risk bound (R1–R5): oracle angle, p(β), hard-label limit.
+- :mod:`kdwide.data_inefficiency`: Result 2's metric (D1): closed-form one-sample weight change, I(n).
+- :mod:`kdwide.difficulty`: Result 2's experiments (D2, D3): frequency tasks, early-stopped teachers, ρ×T grid.
+- :mod:`kdwide.imperfect_teacher`: Result 3, imperfect teachers (I1–I3): flip ratio, slope of cos α, best ρ.
+- :mod:`kdwide.datasets`: real data (bundled digits; MNIST from local files), never downloaded.
+- :mod:`kdwide.landscape`: Results 1–3 over the ρ×T plane (chapter 6).
+- :mod:`kdwide.parameters`, :mod:`kdwide.results`: chapter parameters and results files.
+- :mod:`kdwide.sweep` (``kdwide sweep``): resumable papermill sweeps over chapters, local or on Dask.
+- :mod:`kdwide.notebooks`, :mod:`kdwide.book`, :mod:`kdwide.assignments`: executing chapters, the book's
+  Sphinx extension, and student versions with an autograder.
+"""
+
+from __future__ import annotations
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+from kdwide.effective_logit import (  # noqa: E402
+    effective_logit,
+    effective_logit_rho_derivative,
+    stationarity_residual,
+    student_targets,
+)
+from kdwide.losses import (  # noqa: E402
+    binary_cross_entropy_with_logits,
+    kd_loss,
+    kd_loss_gradient,
+    kd_loss_per_sample,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "binary_cross_entropy_with_logits",
+    "effective_logit",
+    "effective_logit_rho_derivative",
+    "kd_loss",
+    "kd_loss_gradient",
+    "kd_loss_per_sample",
+    "stationarity_residual",
+    "student_targets",
+]

@@ -1,0 +1,332 @@
+"""The book as a whole: its chapter list, its software environment, and the paper-scale run of every chapter.
+
+- :func:`chapter_notebooks` reads ``_toc.yml`` and returns the chapter notebooks (``book/NN_name.ipynb``) in order.
+- :func:`environment_table` lists the installed version of every package beside its pin in ``constraints.txt``
+  (the reproducibility appendix shows it).
+- :func:`run_paper_profile` executes every chapter with ``profile="paper"`` through papermill into an output folder,
+  leaving the committed notebooks untouched, and writes ``timings.json`` there. Its command line is
+  ``python -m kdwide.book paper --out _build/paper --papermill-args "-p n_values '[32, 64]'"`` (``make paper``).
+- As a Sphinx extension (``_config.yml``: ``extra_extensions: [kdwide.book]``), :func:`setup` keeps every page
+  offline-clean: it drops the inline scripts that Sphinx lists twice (Jupyter Book's ``sphinx-thebe`` and
+  ``sphinx-togglebutton`` add theirs once with ``None`` and once with ``""`` as file name, and the second
+  ``const THEBE_JS_URL`` is a JavaScript error in the browser), and it warns (an error under ``-W``) about any
+  script or stylesheet that a page would load from another site. It also registers the bibliography style
+  ``kdwide`` (pybtex's ``plain`` with author-year labels, "Hinton et al., 2015"), so that the reference list
+  matches the author-year citations in the text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kdwide.parameters import PROFILES, validate_parameter
+from kdwide.results import atomic_write_text
+
+__all__ = [
+    "CHAPTER_PATTERN",
+    "chapter_notebooks",
+    "toc_files",
+    "environment_table",
+    "platform_summary",
+    "read_constraints",
+    "run_paper_profile",
+    "claim_table",
+    "deduplicate_assets",
+    "external_assets",
+    "author_year_label",
+    "setup",
+]
+
+#: A chapter is a notebook ``book/NN_name.ipynb`` (two digits, an underscore, a name).
+CHAPTER_PATTERN = re.compile(r"(^|/)\d\d_[A-Za-z0-9_]+$")
+
+
+def toc_files(root: str | Path = ".") -> list[str]:
+    """Every ``file:`` entry of ``ROOT/_toc.yml`` (root page first, then in reading order), without suffix."""
+    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text())
+    files: list[str] = [toc["root"]] if "root" in toc else []
+
+    def walk(entries: Sequence[Any]) -> None:
+        for entry in entries or []:
+            if isinstance(entry, dict):
+                if "file" in entry:
+                    files.append(str(entry["file"]))
+                for key in ("chapters", "sections", "parts"):
+                    walk(entry.get(key, []))
+
+    for key in ("chapters", "parts", "sections"):
+        walk(toc.get(key, []))
+    return files
+
+
+def chapter_notebooks(root: str | Path = ".") -> list[Path]:
+    """The chapter notebooks listed in ``ROOT/_toc.yml``, in reading order, as paths under ``root``.
+
+    Raises:
+      FileNotFoundError: a chapter listed in the table of contents has no ``.ipynb`` file.
+    """
+    root = Path(root)
+    chapters = []
+    for entry in toc_files(root):
+        stem = re.sub(r"\.(ipynb|md)$", "", entry)
+        if not CHAPTER_PATTERN.search(stem):
+            continue
+        path = root / f"{stem}.ipynb"
+        if not path.is_file():
+            raise FileNotFoundError(f"_toc.yml lists chapter {entry!r} but {path} does not exist")
+        chapters.append(path)
+    return chapters
+
+
+def read_constraints(path: str | Path) -> dict[str, str]:
+    """``name==version`` lines of a pip constraints file as ``{normalized name: version}``."""
+    pins = {}
+    for line in Path(path).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[_normalize(name.split("[", 1)[0])] = version.strip()
+    return pins
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def environment_table(constraints: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row per installed distribution: ``{"package", "installed", "pinned", "matches"}``, sorted by name.
+
+    ``pinned`` is the version in ``constraints`` (``None`` when the file does not pin it, or no file is given);
+    ``matches`` is ``installed == pinned`` (``None`` where nothing is pinned).
+    """
+    pins = read_constraints(constraints) if constraints is not None else {}
+    installed: dict[str, tuple[str, str]] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            installed[_normalize(name)] = (name, dist.version)
+    rows = []
+    for key in sorted(installed):
+        name, version = installed[key]
+        pinned = pins.get(key)
+        rows.append({"package": name, "installed": version, "pinned": pinned,
+                     "matches": None if pinned is None else version == pinned})
+    return rows
+
+
+def platform_summary() -> dict[str, str]:
+    """Python, operating system, machine, CPU count (without importing JAX)."""
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "system": f"{platform.system()} {platform.release()}",
+        "machine": platform.machine(),
+        "cpu_count": str(os.cpu_count()),
+    }
+
+
+def _write_json(path: Path, value: Any) -> None:
+    atomic_write_text(path, json.dumps(value, indent=2) + "\n")  # the project's one atomic write (umask, fsync)
+
+
+def run_paper_profile(
+    out_dir: str | Path,
+    *,
+    root: str | Path = ".",
+    papermill_args: Sequence[str] = (),
+    notebooks: Sequence[str | Path] | None = None,
+    profile: str = "paper",
+) -> dict[str, Any]:
+    """Execute every chapter with ``profile=PROFILE`` through papermill into ``out_dir``.
+
+    For each chapter ``book/NN_name.ipynb`` this runs ``papermill book/NN_name.ipynb OUT/NN_name.ipynb
+    -p profile paper -p results_path OUT/NN_name.json PAPERMILL_ARGS`` (working directory: the notebook's folder),
+    so later arguments (``papermill_args``) win over the profile's. The committed notebooks are only read.
+    A chapter that fails is recorded and the others still run.
+
+    Args:
+      out_dir: output folder (created).
+      root: repository root holding ``_toc.yml``.
+      papermill_args: extra papermill command-line arguments, e.g. ``["-p", "n_values", "[32, 64]"]``.
+      notebooks: run these instead of the chapters of ``_toc.yml``.
+      profile: ``"paper"`` (or ``"ci"``, for comparison).
+
+    Returns:
+      The content of ``OUT/timings.json``: ``{"profile", "papermill_args", "platform", "chapters": [{"notebook",
+      "output", "results", "seconds", "succeeded", "error"}, ...]}``; ``seconds`` is the wall time of the run.
+    """
+    validate_parameter("profile", profile)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [Path(p) for p in notebooks] if notebooks is not None else chapter_notebooks(root)
+    summary: dict[str, Any] = {"profile": profile, "papermill_args": list(papermill_args),
+                               "platform": platform_summary(), "chapters": []}
+    for path in paths:
+        output = (out_dir / path.name).resolve()
+        results = output.with_suffix(".json")
+        command = [sys.executable, "-m", "papermill", str(path.resolve()), str(output), "--cwd", str(path.resolve().parent),
+                   "-p", "profile", profile, "-p", "results_path", str(results), *papermill_args]
+        print(f"[{profile}] {path} -> {output}", flush=True)
+        start = time.perf_counter()
+        completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        seconds = time.perf_counter() - start
+        error = None if completed.returncode == 0 else completed.stdout[-4000:]
+        if error:
+            print(error, file=sys.stderr)
+        print(f"[{profile}] {path.name}: {'ok' if error is None else 'FAILED'} in {seconds:.1f} s", flush=True)
+        summary["chapters"].append({"notebook": str(path), "output": str(output),
+                                    "results": str(results) if results.exists() else None,
+                                    "seconds": round(seconds, 3), "succeeded": error is None, "error": error})
+        _write_json(out_dir / "timings.json", summary)
+    return summary
+
+
+def claim_table(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every claim of every chapter run by :func:`run_paper_profile`, read back from its results file.
+
+    Returns:
+      One row per claim, ``{"chapter", "claim", "holds", "evidence"}``; a chapter that failed or wrote no
+      results file gives one row with ``claim`` ``None`` and ``holds`` False, so that it cannot pass unseen.
+    """
+    rows: list[dict[str, Any]] = []
+    for chapter in summary["chapters"]:
+        name = Path(chapter["notebook"]).stem
+        results = chapter.get("results")
+        if not chapter["succeeded"] or results is None or not Path(results).exists():
+            rows.append({"chapter": name, "claim": None, "holds": False, "evidence": "no results file"})
+            continue
+        claims = json.loads(Path(results).read_text()).get("claims") or {}
+        if not claims:
+            rows.append({"chapter": name, "claim": None, "holds": False, "evidence": "results file has no claims"})
+        for claim_id, entry in claims.items():
+            rows.append({"chapter": name, "claim": claim_id, "holds": entry.get("holds") is True,
+                         "evidence": entry.get("evidence", "")})
+    return rows
+
+
+def _asset_key(asset: Any) -> tuple[str, int, tuple[tuple[str, str], ...]]:
+    attributes = getattr(asset, "attributes", {}) or {}
+    return (str(getattr(asset, "filename", asset) or ""), int(getattr(asset, "priority", 500)),
+            tuple(sorted((str(k), str(v)) for k, v in attributes.items())))
+
+
+def deduplicate_assets(assets: Sequence[Any]) -> list[Any]:
+    """``assets`` (Sphinx ``_JavaScript``/``_CascadingStyleSheet``) in order, without repeats.
+
+    Two assets are the same when file name (``None`` counts as ``""``), priority and attributes agree.
+    """
+    seen: set[tuple[str, int, tuple[tuple[str, str], ...]]] = set()
+    unique = []
+    for asset in assets:
+        key = _asset_key(asset)
+        if key not in seen:
+            seen.add(key)
+            unique.append(asset)
+    return unique
+
+
+def external_assets(assets: Sequence[Any]) -> list[str]:
+    """File names of the ``assets`` that a browser would fetch from another site (``scheme://`` or ``//``)."""
+    names = [str(getattr(asset, "filename", asset) or "") for asset in assets]
+    return [name for name in names if "://" in name or name.startswith("//")]
+
+
+def _page_assets(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    from sphinx.util import logging
+
+    for key in ("script_files", "css_files"):
+        if key in context:
+            context[key] = deduplicate_assets(context[key])
+            for name in external_assets(context[key]):
+                logging.getLogger(__name__).warning(
+                    f"page {pagename!r} would load {name} from the network; the book must work offline "
+                    f"(serve it from _static, see _config.yml)", type="kdwide", subtype="offline")
+
+
+def author_year_label(entry: Any) -> str:
+    """"Hinton et al., 2015", "Phuong and Lampert, 2019", "Hinton, 2015" for a pybtex entry (braces dropped)."""
+    people = entry.persons.get("author") or entry.persons.get("editor") or []
+    names = [re.sub(r"[{}]", "", " ".join(p.last_names) or " ".join(p.first_names)) for p in people]
+    who = ("Anonymous" if not names else names[0] if len(names) == 1 else
+           f"{names[0]} and {names[1]}" if len(names) == 2 else f"{names[0]} et al.")
+    return f"{who}, {entry.fields.get('year', 'n.d.')}"
+
+
+def _register_bibliography_style() -> None:
+    from pybtex.plugin import register_plugin
+    from pybtex.style.formatting.plain import Style as PlainStyle
+    from pybtex.style.labels import BaseLabelStyle
+
+    class AuthorYearLabels(BaseLabelStyle):
+        def format_labels(self, sorted_entries: Any) -> Any:
+            seen: dict[str, int] = {}
+            for entry in sorted_entries:
+                label = author_year_label(entry)
+                seen[label] = seen.get(label, 0) + 1
+                yield label if seen[label] == 1 else f"{label}{chr(ord('a') + seen[label] - 1)}"
+
+    class AuthorYearStyle(PlainStyle):
+        default_label_style = AuthorYearLabels
+
+    register_plugin("pybtex.style.formatting", "kdwide", AuthorYearStyle, force=True)
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Sphinx extension entry point: de-duplicate page assets, flag network assets, register the ``kdwide``
+    bibliography style (see the module doc)."""
+    app.connect("html-page-context", _page_assets)
+    _register_bibliography_style()
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kdwide.book", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("chapters", help="print the chapter notebooks of _toc.yml, one a line")
+    paper = commands.add_parser("paper", aliases=["run"],
+                                help="execute every chapter (profile 'paper' unless --profile) into --out")
+    paper.add_argument("--out", type=Path, default=Path("_build/paper"))
+    paper.add_argument("--papermill-args", default="", help="extra papermill arguments, one shell-quoted string")
+    paper.add_argument("--profile", default="paper", choices=PROFILES)
+    paper.add_argument("--require-claims", action="store_true",
+                       help="print every chapter's claims from its results file; fail unless all hold")
+    paper.add_argument("notebooks", nargs="*", type=Path, help="default: the chapters of _toc.yml")
+    args = parser.parse_args(argv)
+    if args.command == "chapters":
+        print("\n".join(str(p) for p in chapter_notebooks()))
+        return 0
+    summary = run_paper_profile(args.out, papermill_args=shlex.split(args.papermill_args),
+                                notebooks=args.notebooks or None, profile=args.profile)
+    failed = [c["notebook"] for c in summary["chapters"] if not c["succeeded"]]
+    total = sum(c["seconds"] for c in summary["chapters"])
+    print(f"{len(summary['chapters']) - len(failed)} of {len(summary['chapters'])} chapters ran with "
+          f"profile={args.profile!r} in {total:.1f} s; timings in {args.out / 'timings.json'}")
+    if failed:
+        print("failed: " + ", ".join(failed), file=sys.stderr)
+    if args.require_claims:
+        rows = claim_table(summary)
+        for row in rows:
+            print(f"{row['chapter']:<22} {row['claim'] or '-':<4} holds: {str(row['holds']):<5}  {row['evidence']}")
+        not_holding = [f"{r['chapter']}:{r['claim']}" for r in rows if not r["holds"]]
+        print(f"claims: {len(rows) - len(not_holding)} of {len(rows)} hold"
+              + (f"; NOT holding: {', '.join(not_holding)}" if not_holding else ""), flush=True)
+        failed = failed or not_holding
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,921 @@
+r"""Result 1: the transfer risk bound for a perfect teacher (claims R1–R5), through kernel algebra.
+
+Setting
+-------
+The student is linearized, :math:`f(x; w) = f(x; w_0) + \Delta w^\top\phi(x)` (C2). A **perfect teacher** is one whose
+logit is itself a linear function of the student's random features,
+
+.. math:: z_t(x) = (\Delta w_* - \Delta w_z)^\top\phi(x), \qquad y_g = 1\{z_t(x) > 0\},
+
+where the **zero weight change** :math:`\Delta w_z` cancels the initial function,
+:math:`f(x; w_0) + \Delta w_z^\top\phi(x) = 0`. At infinite width we build it as a kernel expansion over anchor
+points :math:`a_j`: :math:`\Delta w_* - \Delta w_z = \phi(A)c`, so :math:`z_t(x) = \sum_j c_j\Theta(x, a_j)` and
+:math:`\|\Delta w_* - \Delta w_z\|^2 = c^\top\Theta(A, A)c` (:func:`perfect_teacher`).
+
+Initial function. We take :math:`f(x; w_0) = 0`, hence :math:`\Delta w_z = 0` (the default everywhere below): the
+infinite-width mean predictor, or exactly a *centred* network :math:`f(x; w) - f(x; w_0)`. With a random
+:math:`f(\cdot; w_0)` a zero weight change still exists at finite width (minus the readout layer's weights,
+:func:`readout_zero_weight_change`), but its squared norm grows like the width, so it would dominate every angle
+below; :class:`ZeroWeightChange` carries the three numbers that enter the kernel algebra in that case.
+
+The student trained on :math:`n` samples converges to :math:`\Delta\hat w = \phi(X)\Theta^{-1}(z_{\mathrm{eff}} -
+f(X; w_0))` (C2). Every quantity of the theorem is an inner product of these vectors, hence a kernel expression:
+
+.. math::
+
+    \langle \Delta w_* - \Delta w_z,\ \Delta\hat w\rangle = z_t(X)^\top\Theta^{-1}\Delta z, \qquad
+    \|\Delta\hat w\|^2 = \Delta z^\top\Theta^{-1}\Delta z, \qquad
+    \cos\angle(\phi(x), \Delta w_* - \Delta w_z) = \frac{z_t(x)}{\|\Delta w_* - \Delta w_z\|\sqrt{\Theta(x, x)}} .
+
+The bound (R2). With :math:`\alpha_n = \angle(\Delta w_* - \Delta w_z, \Delta\hat w - \Delta w_z)` and the angle
+distribution :math:`p(\beta) = P_x[\bar\alpha(\phi(x), \Delta w_* - \Delta w_z) > \beta]`,
+
+.. math:: R_n = P_x[z_t z_s < 0] \le p(\pi/2 - \alpha_n).
+
+Proof in one line: if teacher and student disagree at :math:`x`, the unfolded angles of :math:`\phi(x)` to the two
+weight vectors lie on opposite sides of :math:`\pi/2`, and they differ by at most :math:`\alpha_n` (triangle
+inequality for angles), so the teacher's folded angle exceeds :math:`\pi/2 - \alpha_n`. The implication holds point
+by point, so on one sample the empirical risk never exceeds the empirical :math:`p`. The paper writes the folded
+:math:`\bar\alpha_n`; the two agree when :math:`\cos\alpha_n \ge 0`, which is the case for every student we meet. When
+it is negative the statement with the folded angle is false (then :math:`1 - R_n \le p(\pi/2 - \bar\alpha_n)`), so
+:func:`transfer_risk_bound` uses the unfolded angle, with :math:`p(\beta) = 1` for :math:`\beta < 0`.
+
+Hard labels. :math:`\rho = 0` has no finite effective logit, but as :math:`\rho \to 0` the effective logits are
+:math:`s\,(\log\frac{T(1-\rho)}{\rho} + \mathrm{softplus}(s z_t/T)) + o(1)` with :math:`s = 2y_g - 1`
+(:func:`hard_label_asymptote`): a common diverging magnitude times :math:`s`, plus a bounded remainder. The sign of the
+student, :math:`\alpha_n`, the risk and the bound depend only on the direction of :math:`\Delta\hat w`, which therefore
+tends to that of the kernel interpolant of the :math:`\pm1` labels (:func:`hard_label_direction`). That limit is
+our "hard-label" point :math:`\rho = 0`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+
+from kdwide import linearized
+from kdwide.effective_logit import student_targets as shared_student_targets
+from kdwide.metrics import folded_angle, transfer_risk
+from kdwide.networks import fully_connected_network
+from kdwide.tasks import centred_coefficients, class_balance, expansion_norm, kernel_expansion_logits, sphere_inputs
+from kdwide.validation import (
+    check_finite,
+    check_hard_labels,
+    check_positive_int,
+    check_same_shape,
+    check_soft_ratio,
+    check_temperature,
+)
+
+__all__ = [
+    "PerfectTeacher",
+    "perfect_teacher",
+    "feature_oracle_angles",
+    "TailEstimate",
+    "angle_tail",
+    "ZeroWeightChange",
+    "student_oracle_cosine",
+    "alpha_n",
+    "transfer_risk_bound",
+    "PhuongLampertBound",
+    "phuong_lampert_bound",
+    "hard_label_direction",
+    "hard_label_asymptote",
+    "student_targets",
+    "max_margin_violation_share",
+    "random_features",
+    "readout_zero_weight_change",
+    "FiniteWidthCheck",
+    "finite_width_check",
+    "SweepResult",
+    "transfer_risk_sweep",
+    "loglog_slope",
+    "seed_summary",
+    "fitted_slopes",
+    "check_chapter_parameters",
+    "claim_r2",
+    "claim_r3",
+    "claim_r4",
+    "claim_r5",
+]
+
+KernelFn = Callable[..., Any]
+"""``kernel_fn(x1, x2=None) -> (n1, n2)`` kernel matrix (``x2=None``: the square kernel with exact diagonal)."""
+
+_HALF_PI = 0.5 * np.pi
+_COSINE_SLACK = 1e-8
+"""Cosines may exceed 1 by round-off only; more than this means inconsistent inputs (ValueError)."""
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The perfect teacher and the angle distribution p(β)
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class PerfectTeacher(NamedTuple):
+    """A kernel-expansion teacher :math:`z_t(x) = \\sum_j c_j\\Theta(x, a_j)` (oracle :math:`\\Delta w_* - \\Delta w_z = \\phi(A)c`).
+
+    Attributes:
+      anchors: ``(m, d)`` anchor points on the sphere.
+      coefficients: ``(m,)`` expansion coefficients ``c`` (centred, scaled to the requested logit scale).
+      oracle_norm: :math:`\\|\\Delta w_* - \\Delta w_z\\| = \\sqrt{c^\\top\\Theta(A, A)c}`.
+    """
+
+    anchors: np.ndarray
+    coefficients: np.ndarray
+    oracle_norm: float
+
+    def logits(self, kernel_fn: KernelFn, x: np.ndarray) -> np.ndarray:
+        """Teacher logits :math:`z_t(x)` on ``x`` of shape ``(n, d)``; returns ``(n,)``."""
+        return kernel_expansion_logits(kernel_fn, x, self.anchors, self.coefficients)
+
+
+def _sub_seeds(seed: int, count: int) -> list[int]:
+    """``count`` independent integer seeds derived from ``seed`` (NumPy ``SeedSequence``)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return [int(s) for s in np.random.SeedSequence(int(seed)).generate_state(count)]
+
+
+def perfect_teacher(
+    seed: int,
+    *,
+    kernel_fn: KernelFn,
+    input_dim: int,
+    n_anchors: int,
+    logit_scale: float,
+    remove_linear: bool = True,
+    n_calibration: int = 4096,
+) -> PerfectTeacher:
+    r"""Draw a perfect teacher in the random-feature space of ``kernel_fn``.
+
+    Anchors are uniform on :math:`S^{d-1}`; coefficients are centred (science note 1: no constant and, with
+    ``remove_linear``, no linear part, so both classes occur and the boundary is curved) and then scaled so that the
+    root-mean-square teacher logit over ``n_calibration`` uniform inputs equals ``logit_scale`` (the scale matters for
+    ρ < 1 only: the effective logits are not scale-equivariant).
+
+    Args:
+      seed: integer seed (anchors, coefficients and calibration inputs get independent streams).
+      kernel_fn: the student's kernel, ``kernel_fn(x1, x2=None)``.
+      input_dim: :math:`d` (≥ 2).
+      n_anchors: :math:`m` (> d + 1 with ``remove_linear``, > 1 without).
+      logit_scale: RMS teacher logit, finite and > 0.
+      remove_linear: also remove the linear part of the expansion.
+      n_calibration: number of inputs for the scale.
+
+    Returns:
+      :class:`PerfectTeacher`.
+    """
+    check_positive_int(input_dim, "input_dim", minimum=2)
+    check_positive_int(n_anchors, "n_anchors", minimum=2)
+    check_positive_int(n_calibration, "n_calibration")
+    if not (np.isfinite(logit_scale) and logit_scale > 0):
+        raise ValueError(f"logit_scale must be finite and > 0, got {logit_scale!r}")
+    anchor_seed, coefficient_seed, calibration_seed = _sub_seeds(seed, 3)
+    anchors = sphere_inputs(anchor_seed, n_anchors, input_dim)
+    coefficients = centred_coefficients(coefficient_seed, anchors, remove_linear=remove_linear)
+    calibration = sphere_inputs(calibration_seed, n_calibration, input_dim)
+    rms = float(np.sqrt(np.mean(kernel_expansion_logits(kernel_fn, calibration, anchors, coefficients) ** 2)))
+    if not rms > 0:
+        raise ValueError("the teacher's logits vanish on the calibration inputs: choose other anchors (seed)")
+    coefficients = coefficients * (logit_scale / rms)
+    return PerfectTeacher(anchors, coefficients, expansion_norm(kernel_fn, anchors, coefficients))
+
+
+def feature_oracle_angles(teacher_logits: np.ndarray, kernel_diagonal: np.ndarray, *, oracle_norm: float) -> np.ndarray:
+    r"""Folded angles :math:`\bar\alpha(\phi(x), \Delta w_* - \Delta w_z)` of sample inputs (R1), by kernel algebra.
+
+    :math:`\cos = |z_t(x)| / (\|\Delta w_* - \Delta w_z\|\sqrt{\Theta(x, x)})`: the teacher's *normalized margin*.
+
+    Args:
+      teacher_logits: :math:`z_t(x_i)`, shape ``(m,)``.
+      kernel_diagonal: :math:`\Theta(x_i, x_i) = \|\phi(x_i)\|^2`, shape ``(m,)`` (exact diagonal).
+      oracle_norm: :math:`\|\Delta w_* - \Delta w_z\|` > 0.
+
+    Returns:
+      ``(m,)`` angles in :math:`[0, \pi/2]`.
+
+    Raises:
+      ValueError: shapes differ, non-finite input, a non-positive diagonal or norm, or a cosine above 1 beyond
+        round-off (Cauchy–Schwarz violated: the logits, diagonal and norm do not come from one kernel).
+    """
+    teacher_logits = np.asarray(teacher_logits, float)
+    kernel_diagonal = np.asarray(kernel_diagonal, float)
+    check_same_shape(teacher_logits=teacher_logits, kernel_diagonal=kernel_diagonal)
+    check_finite(teacher_logits, "teacher_logits")
+    check_finite(kernel_diagonal, "kernel_diagonal")
+    if np.any(kernel_diagonal <= 0):
+        raise ValueError("kernel_diagonal must be > 0 (squared feature norms)")
+    if not (np.isfinite(oracle_norm) and oracle_norm > 0):
+        raise ValueError(f"oracle_norm must be finite and > 0, got {oracle_norm!r}")
+    cosine = np.abs(teacher_logits) / (oracle_norm * np.sqrt(kernel_diagonal))
+    if np.any(cosine > 1 + _COSINE_SLACK):
+        raise ValueError(
+            f"a normalized margin exceeds 1 ({cosine.max():.6g}): teacher_logits, kernel_diagonal and oracle_norm "
+            "are inconsistent (Cauchy–Schwarz)"
+        )
+    return folded_angle(np.minimum(cosine, 1.0))
+
+
+class TailEstimate(NamedTuple):
+    """A probability estimated on a sample, with its binomial standard error ``sqrt(p(1-p)/m)``."""
+
+    probability: np.ndarray
+    standard_error: np.ndarray
+
+
+def angle_tail(angles: np.ndarray, beta: Any) -> TailEstimate:
+    r"""Empirical angle distribution :math:`\hat p(\beta) = \#\{i: \bar\alpha_i > \beta\}/m` and its standard error.
+
+    :math:`\hat p` is a valid tail function: non-increasing and right-continuous in :math:`\beta`, 1 for
+    :math:`\beta < \min_i\bar\alpha_i` (in particular for :math:`\beta < 0`), 0 for :math:`\beta \ge \pi/2`.
+
+    Args:
+      angles: sample of folded angles, shape ``(m,)``, values in :math:`[0, \pi/2]`.
+      beta: scalar or array of thresholds (any real; NaN not allowed).
+
+    Returns:
+      :class:`TailEstimate` with arrays of the shape of ``beta``.
+    """
+    angles = np.asarray(angles, float).ravel()
+    if angles.size == 0:
+        raise ValueError("angles must not be empty")
+    check_finite(angles, "angles")
+    if np.any(angles < 0) or np.any(angles > _HALF_PI + 1e-12):
+        raise ValueError("angles must lie in [0, pi/2] (folded angles)")
+    beta = np.asarray(beta, float)
+    if np.any(np.isnan(beta)):
+        raise ValueError("beta must not be NaN")
+    ordered = np.sort(angles)
+    count_above = ordered.size - np.searchsorted(ordered, beta, side="right")
+    probability = count_above / ordered.size
+    return TailEstimate(probability, np.sqrt(probability * (1 - probability) / ordered.size))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Student–oracle angle α_n and the bound
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class ZeroWeightChange(NamedTuple):
+    r"""A non-zero :math:`\Delta w_z` (random initial function), through the three numbers the kernel algebra needs.
+
+    Attributes:
+      initial_train: :math:`f(X; w_0) = -\phi(X)^\top\Delta w_z` on the training inputs, shape ``(n,)``.
+      oracle_inner: :math:`\langle \Delta w_* - \Delta w_z, \Delta w_z\rangle` (for a kernel-expansion oracle
+        :math:`\phi(A)c` this is :math:`-c^\top f(A; w_0)`).
+      norm_squared: :math:`\|\Delta w_z\|^2`.
+    """
+
+    initial_train: np.ndarray
+    oracle_inner: float
+    norm_squared: float
+
+
+def student_oracle_cosine(
+    factorization: linearized.KernelFactorization,
+    teacher_train: np.ndarray,
+    target_train: np.ndarray,
+    *,
+    oracle_norm: float,
+    zero_change: ZeroWeightChange | None = None,
+) -> np.ndarray:
+    r"""Cosine of the unfolded angle :math:`\alpha_n` between :math:`\Delta w_* - \Delta w_z` and :math:`\Delta\hat w - \Delta w_z`.
+
+    With :math:`\Delta w_z = 0` (default; :math:`f(\cdot; w_0) = 0`):
+    :math:`\cos\alpha_n = z_t(X)^\top\Theta^{-1}z / (\|\Delta w_* \|\sqrt{z^\top\Theta^{-1}z})`, ``z`` the targets.
+    With a :class:`ZeroWeightChange`, :math:`\Delta z = z - f(X; w_0)` and
+
+    .. math::
+
+        \langle u, v\rangle = z_t(X)^\top\Theta^{-1}\Delta z - \langle u, \Delta w_z\rangle, \qquad
+        \|v\|^2 = \Delta z^\top\Theta^{-1}\Delta z + 2 f(X; w_0)^\top\Theta^{-1}\Delta z + \|\Delta w_z\|^2 .
+
+    Args:
+      factorization: of Θ(X, X), size n.
+      teacher_train: :math:`z_t(X) = \phi(X)^\top(\Delta w_* - \Delta w_z)`, shape ``(n,)``.
+      target_train: the student's targets (effective logits, or the hard-label direction), ``(n,)`` or ``(n, k)``.
+      oracle_norm: :math:`\|\Delta w_* - \Delta w_z\|` > 0.
+      zero_change: optional :class:`ZeroWeightChange`.
+
+    Returns:
+      Scalar or ``(k,)`` cosines in [-1, 1].
+
+    Raises:
+      ValueError: shapes, a zero student weight change, or a cosine beyond ±1 by more than round-off (inconsistent
+        ``oracle_norm``).
+    """
+    teacher_train = jnp.asarray(teacher_train, jnp.float64)
+    target_train = jnp.asarray(target_train, jnp.float64)
+    if teacher_train.shape != (factorization.size,):
+        raise ValueError(f"teacher_train must have shape ({factorization.size},), got {teacher_train.shape}")
+    if target_train.ndim not in (1, 2) or target_train.shape[0] != factorization.size:
+        raise ValueError(
+            f"target_train must have shape ({factorization.size},) or ({factorization.size}, k), got {target_train.shape}"
+        )
+    check_finite(teacher_train, "teacher_train")
+    check_finite(target_train, "target_train")
+    if not (np.isfinite(oracle_norm) and oracle_norm > 0):
+        raise ValueError(f"oracle_norm must be finite and > 0, got {oracle_norm!r}")
+    initial = jnp.zeros(factorization.size) if zero_change is None else jnp.asarray(zero_change.initial_train, float)
+    if initial.shape != (factorization.size,):
+        raise ValueError(f"zero_change.initial_train must have shape ({factorization.size},), got {initial.shape}")
+    residual = target_train - (initial[:, None] if target_train.ndim == 2 else initial)
+    coefficients = linearized.solve(factorization, residual)
+    inner = teacher_train @ coefficients
+    norm_squared = jnp.sum(residual * coefficients, axis=0)
+    if zero_change is not None:
+        if not (np.isfinite(zero_change.norm_squared) and zero_change.norm_squared >= 0):
+            raise ValueError("zero_change.norm_squared must be finite and >= 0")
+        inner = inner - zero_change.oracle_inner
+        norm_squared = norm_squared + 2 * (initial @ coefficients) + zero_change.norm_squared
+    norm_squared = np.asarray(norm_squared, float)
+    if np.any(norm_squared <= 0):
+        raise ValueError("the student's weight change (minus the zero weight change) is zero: alpha_n is undefined")
+    cosine = np.asarray(inner, float) / (oracle_norm * np.sqrt(norm_squared))
+    if np.any(np.abs(cosine) > 1 + _COSINE_SLACK):
+        raise ValueError(f"|cos alpha_n| = {np.abs(cosine).max():.6g} > 1: oracle_norm is inconsistent with the kernel")
+    return np.clip(cosine, -1.0, 1.0)
+
+
+def alpha_n(
+    factorization: linearized.KernelFactorization,
+    teacher_train: np.ndarray,
+    target_train: np.ndarray,
+    *,
+    oracle_norm: float,
+    zero_change: ZeroWeightChange | None = None,
+) -> np.ndarray:
+    r"""Folded angle :math:`\bar\alpha_n = \bar\alpha(\Delta w_* - \Delta w_z, \Delta\hat w - \Delta w_z)` (R2).
+
+    Same arguments as :func:`student_oracle_cosine`; returns scalar or ``(k,)`` angles in :math:`[0, \pi/2]`.
+    """
+    return folded_angle(
+        student_oracle_cosine(factorization, teacher_train, target_train, oracle_norm=oracle_norm, zero_change=zero_change)
+    )
+
+
+def transfer_risk_bound(feature_angles: np.ndarray, cosine: Any) -> TailEstimate:
+    r"""The bound :math:`R_n \le p(\pi/2 - \alpha_n)` (R2) with :math:`p` estimated on a sample.
+
+    Uses the unfolded :math:`\alpha_n = \arccos(\cos\alpha_n)`; it equals the folded :math:`\bar\alpha_n` of the paper
+    when the cosine is ≥ 0, and for a negative cosine the bound is the trivial 1 (module docstring).
+
+    Args:
+      feature_angles: sample of :math:`\bar\alpha(\phi(x), \Delta w_* - \Delta w_z)`, shape ``(m,)``
+        (:func:`feature_oracle_angles`), ideally independent of the test sample used for the risk.
+      cosine: :math:`\cos\alpha_n`, scalar or array (:func:`student_oracle_cosine`).
+
+    Returns:
+      :class:`TailEstimate` of the bound (standard error from the ``m`` angle samples), shape of ``cosine``.
+    """
+    cosine = np.asarray(cosine, float)
+    if np.any(np.isnan(cosine)) or np.any(np.abs(cosine) > 1):
+        raise ValueError("cosine must lie in [-1, 1] (no NaN)")
+    return angle_tail(feature_angles, _HALF_PI - np.arccos(cosine))
+
+
+class PhuongLampertBound(NamedTuple):
+    """Value of the Phuong–Lampert bound and the angle β that attains it."""
+
+    bound: float
+    beta: float
+
+
+def phuong_lampert_bound(feature_angles: np.ndarray, n_train: int) -> PhuongLampertBound:
+    r"""Phuong & Lampert's (ICML 2019) expected-risk bound for a distilled linear student, in random-feature space.
+
+    .. math:: \mathbb E_{X_n}[R_n] \le \min_{\beta\in[0,\pi/2]} \big[\,p(\pi/2 - \beta) + p(\beta)^n\,\big].
+
+    Our statement and adaptation, in the notation of this module: their student is linear in the input
+    :math:`x`; here the input is the random feature :math:`\phi(x)` and the teacher's weight is
+    :math:`\Delta w_* - \Delta w_z`. Its logic: a pure-soft student (ρ = 1) learns the projection of the oracle onto
+    the span of the training features, so :math:`\bar\alpha_n \le \min_i \bar\alpha(\phi(x_i), \Delta w_* - \Delta w_z)`;
+    with probability :math:`1 - p(\beta)^n` some training input has angle ≤ β, and then :math:`R_n \le p(\pi/2 - \beta)`.
+    It bounds the *expected* risk over training sets and applies to ρ = 1 only.
+
+    The minimum over β of these step functions is attained on an interval between consecutive breakpoints
+    :math:`\{0, \pi/2, \bar\alpha_i, \pi/2 - \bar\alpha_i\}`; we evaluate every breakpoint and every midpoint, so the
+    minimum of the empirical expression is exact.
+
+    Args:
+      feature_angles: sample of folded feature–oracle angles, shape ``(m,)``.
+      n_train: n ≥ 1.
+
+    Returns:
+      :class:`PhuongLampertBound`.
+    """
+    check_positive_int(n_train, "n_train")
+    return _phuong_lampert_minimum(_phuong_lampert_terms(feature_angles), n_train)
+
+
+def _phuong_lampert_terms(feature_angles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The n-independent part of :func:`phuong_lampert_bound`: candidate β, p(π/2 − β) and p(β)."""
+    angles = np.asarray(feature_angles, float).ravel()
+    breakpoints = np.unique(np.clip(np.concatenate([[0.0, _HALF_PI], angles, _HALF_PI - angles]), 0.0, _HALF_PI))
+    candidates = np.concatenate([breakpoints, 0.5 * (breakpoints[1:] + breakpoints[:-1])])
+    return candidates, angle_tail(angles, _HALF_PI - candidates).probability, angle_tail(angles, candidates).probability
+
+
+def _phuong_lampert_minimum(terms: tuple[np.ndarray, np.ndarray, np.ndarray], n_train: int) -> PhuongLampertBound:
+    candidates, complement_tail, tail = terms
+    values = complement_tail + tail**n_train
+    best = int(np.argmin(values))
+    return PhuongLampertBound(float(values[best]), float(candidates[best]))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Targets: soft, mixed and the hard-label limit
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def hard_label_direction(y_hard: np.ndarray) -> np.ndarray:
+    r"""Targets of the hard-label limit ρ → 0: :math:`s = 2y_g - 1 \in \{-1, +1\}`, shape of ``y_hard`` (float64).
+
+    Only the direction of the student's weight change matters for its sign, :math:`\alpha_n`, the risk and the bound,
+    and :math:`z_{\mathrm{eff}}/\log(1/\rho) \to s` (see :func:`hard_label_asymptote`).
+    """
+    check_hard_labels(y_hard)
+    return 2.0 * np.asarray(y_hard, float) - 1.0
+
+
+def hard_label_asymptote(z_teacher: np.ndarray, y_hard: np.ndarray, *, rho: float, temperature: float) -> np.ndarray:
+    r"""Small-ρ expansion of the effective logit: :math:`s\,\big(\log\frac{T(1-\rho)}{\rho} + \mathrm{softplus}(s z_t/T)\big)`.
+
+    From C1 with :math:`s = 2y_g - 1`: as :math:`\hat z \to s\infty` the soft term tends to
+    :math:`(\rho/T)\,\sigma(-s z_t/T)` and the hard term to :math:`(1-\rho)e^{-s\hat z}`; equating them gives the
+    expression, with an error :math:`O(e^{-|\hat z|/T}/\sigma(-s z_t/T))`. The first term is common to all samples
+    and diverges; the second is bounded on any training set. Hence the direction of the effective-logit vector
+    tends to :math:`s` at the rate :math:`1/\log(1/\rho)`.
+
+    Args:
+      z_teacher, y_hard: same shape. rho: in (0, 1). temperature: > 0.
+    """
+    check_soft_ratio(rho)
+    if not 0 < rho < 1:
+        raise ValueError(f"rho must lie in (0, 1) for the small-rho expansion, got {rho!r}")
+    check_temperature(temperature)
+    z_teacher = np.asarray(z_teacher, float)
+    check_same_shape(z_teacher=z_teacher, y_hard=np.asarray(y_hard))
+    sign = hard_label_direction(y_hard)
+    return sign * (np.log(temperature * (1 - rho) / rho) + np.logaddexp(0.0, sign * z_teacher / temperature))
+
+
+def student_targets(
+    z_teacher: np.ndarray, y_hard: np.ndarray, *, rho_values: Sequence[float], temperature: float
+) -> np.ndarray:
+    r"""Training targets of the converged student for several soft ratios, one column per ρ.
+
+    ρ ∈ (0, 1]: the effective logits of C1 (:func:`kdwide.effective_logit`); ρ = 0: the hard-label direction
+    :math:`2y_g - 1` (the ρ → 0 limit of the direction; the scale is immaterial, module docstring).
+
+    Args:
+      z_teacher: ``(n,)``; y_hard: ``(n,)`` in {0, 1}; rho_values: non-empty sequence in [0, 1]; temperature: > 0.
+
+    Returns:
+      ``(n, len(rho_values))`` float64.
+    """
+    if len(rho_values) == 0:
+        raise ValueError("rho_values must not be empty")
+    check_soft_ratio(np.asarray(rho_values, float), "rho_values")
+    return shared_student_targets(
+        np.asarray(z_teacher, float)[:, None], np.asarray(y_hard)[:, None],
+        rho=np.asarray(rho_values, float)[None, :], temperature=temperature,
+    )  # fmt: skip
+
+
+def max_margin_violation_share(factorization: linearized.KernelFactorization, y_hard: np.ndarray) -> float:
+    r"""Share of training points whose coefficient in the ±1 interpolant has the wrong sign.
+
+    The interpolant :math:`\phi(X)\Theta^{-1}s` is the hard-margin SVM in the kernel's feature space (the direction that
+    gradient descent on the pure hard-label loss approaches as training time → ∞, Soudry et al. 2018) iff its dual
+    variables :math:`s_i(\Theta^{-1}s)_i` are all ≥ 0 (KKT conditions with every constraint active). A positive share
+    means that the ρ → 0 limit and the ρ = 0, t → ∞ limit are different students.
+
+    Args:
+      factorization: of Θ(X, X); y_hard: ``(n,)`` labels.
+    """
+    sign = hard_label_direction(y_hard)
+    duals = sign * np.asarray(linearized.solve(factorization, sign))
+    return float(np.mean(duals < 0))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Finite width: explicit random features and the readout zero weight change
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def random_features(apply_fn: Callable, params: Any, x: np.ndarray) -> np.ndarray:
+    r"""Explicit random features :math:`\phi(x) = \partial_w f(x; w_0)` of a finite network, one row per input.
+
+    For cross-checks of the kernel algebra on small networks (it materializes an ``(n, P)`` matrix).
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (n, 1)`` (e.g. from :func:`kdwide.networks.fully_connected_network`).
+      params: parameter pytree :math:`w_0`.
+      x: inputs ``(n, d)``.
+
+    Returns:
+      ``(n, P)`` float64 Jacobian; columns in the order of ``jax.flatten_util.ravel_pytree(params)``.
+    """
+    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
+    flat, unravel = ravel_pytree(params)
+    x = jnp.asarray(x, jnp.float64)
+    return np.asarray(jax.jacobian(lambda w: apply_fn(unravel(w), x)[:, 0])(flat))
+
+
+def readout_zero_weight_change(params: Any) -> np.ndarray:
+    r"""A zero weight change of an NTK-parameterized network: minus its readout layer, zero elsewhere.
+
+    The readout is linear in its own weights, :math:`f(x; w) = \frac{\sigma_W}{\sqrt{n_L}}h_L(x)^\top W + \sigma_b b`,
+    so :math:`\langle \partial_{(W, b)} f, (W, b)\rangle = f(x; w_0)` and :math:`\Delta w_z = -(W, b)` satisfies
+    :math:`f(x; w_0) + \Delta w_z^\top\phi(x) = 0` for every x, exactly. Its squared norm is about the width.
+
+    Args:
+      params: pytree from ``init_fn`` of :func:`kdwide.networks.fully_connected_network` (a list of ``(W, b)``
+        pairs and empty tuples; the last pair is the readout).
+
+    Returns:
+      ``(P,)`` float64 vector in the order of ``ravel_pytree(params)``.
+    """
+    if not isinstance(params, (list, tuple)):
+        raise ValueError("params must be the list of layer parameters returned by init_fn")
+    layers = [i for i, layer in enumerate(params) if isinstance(layer, (list, tuple)) and len(layer) == 2]
+    if not layers:
+        raise ValueError("params has no (W, b) layer")
+    readout = layers[-1]
+    change = [
+        jax.tree_util.tree_map(lambda a: -jnp.asarray(a, jnp.float64) if i == readout else jnp.zeros_like(a, jnp.float64), layer)
+        for i, layer in enumerate(params)
+    ]
+    return np.asarray(ravel_pytree(change)[0])
+
+
+class FiniteWidthCheck(NamedTuple):
+    r"""Output of :func:`finite_width_check`: :math:`\bar\alpha_n` two ways, centred and with a random initial function.
+
+    Attributes:
+      alpha_kernel, alpha_weights: ``(k,)`` per ρ, centred network (:math:`\Delta w_z = 0`), from kernel algebra on
+        the empirical NTK and from explicit weight vectors.
+      alpha_kernel_readout, alpha_weights_readout: the same with the random initial function and the readout zero
+        weight change.
+      zero_change_norm_squared: :math:`\|\Delta w_z\|^2` of the readout zero weight change.
+      n_parameters: P.
+    """
+
+    alpha_kernel: np.ndarray
+    alpha_weights: np.ndarray
+    alpha_kernel_readout: np.ndarray
+    alpha_weights_readout: np.ndarray
+    zero_change_norm_squared: float
+    n_parameters: int
+
+
+def _weight_space_alpha(oracle: np.ndarray, students: np.ndarray) -> np.ndarray:
+    cosine = oracle @ students / (np.linalg.norm(oracle) * np.linalg.norm(students, axis=0))
+    return np.arccos(np.minimum(np.abs(cosine), 1.0))
+
+
+def finite_width_check(
+    seed: int,
+    *,
+    width: int,
+    depth: int,
+    activation: str,
+    w_std: float,
+    b_std: float,
+    input_dim: int,
+    n_anchors: int,
+    n_train: int,
+    rho_values: Sequence[float],
+    temperature: float,
+    teacher_logit_scale: float,
+) -> FiniteWidthCheck:
+    r""":math:`\bar\alpha_n` of a finite network: kernel algebra on :math:`\hat\Theta = \phi\phi^\top` against explicit vectors.
+
+    Builds the network of :func:`kdwide.networks.fully_connected_network`, its explicit random features
+    (:func:`random_features`) on anchors and training inputs, the oracle :math:`\Delta w_* - \Delta w_z = \phi(A)c`
+    (centred coefficients scaled to RMS training logit ``teacher_logit_scale``), and the converged students
+    :math:`\Delta\hat w = \phi(X)\hat\Theta^{-1}(z - f(X; w_0))` for each ρ, once for the centred network
+    (:math:`f(\cdot; w_0) = 0`) and once for the network's own random initial function with the readout zero weight
+    change (:func:`readout_zero_weight_change`). Needs ``n_train`` < P (positive-definite :math:`\hat\Theta`).
+
+    Returns:
+      :class:`FiniteWidthCheck`.
+    """
+    network_seed, anchor_seed, train_seed, coefficient_seed = _sub_seeds(seed, 4)
+    init_fn, apply_fn, _ = fully_connected_network(
+        depth=depth, width=width, activation=activation, w_std=w_std, b_std=b_std
+    )
+    _, params = init_fn(jax.random.PRNGKey(network_seed), (-1, input_dim))
+    inputs = np.concatenate([sphere_inputs(anchor_seed, n_anchors, input_dim), sphere_inputs(train_seed, n_train, input_dim)])
+    features = random_features(apply_fn, params, inputs)
+    initial = np.asarray(apply_fn(jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params), inputs))[:, 0]
+    phi_anchor, phi_train = features[:n_anchors], features[n_anchors:]
+    initial_anchor, initial_train = initial[:n_anchors], initial[n_anchors:]
+    coefficients = centred_coefficients(coefficient_seed, inputs[:n_anchors])
+    coefficients *= teacher_logit_scale / np.sqrt(np.mean((phi_train @ (phi_anchor.T @ coefficients)) ** 2))
+    oracle = phi_anchor.T @ coefficients
+    teacher_train = phi_train @ oracle
+    targets = student_targets(teacher_train, (teacher_train > 0).astype(np.int64), rho_values=rho_values, temperature=temperature)
+    kernel = phi_train @ phi_train.T
+    factorization = linearized.factorize_kernel(kernel)
+    oracle_norm = float(np.sqrt(coefficients @ (phi_anchor @ phi_anchor.T) @ coefficients))
+    zero_change = readout_zero_weight_change(params)
+    carried = ZeroWeightChange(initial_train, -float(coefficients @ initial_anchor), float(zero_change @ zero_change))
+    return FiniteWidthCheck(
+        alpha_kernel=np.asarray(alpha_n(factorization, teacher_train, targets, oracle_norm=oracle_norm)),
+        alpha_weights=_weight_space_alpha(oracle, phi_train.T @ np.linalg.solve(kernel, targets)),
+        alpha_kernel_readout=np.asarray(
+            alpha_n(factorization, teacher_train, targets, oracle_norm=oracle_norm, zero_change=carried)
+        ),
+        alpha_weights_readout=_weight_space_alpha(
+            oracle, phi_train.T @ np.linalg.solve(kernel, targets - initial_train[:, None]) - zero_change[:, None]
+        ),
+        zero_change_norm_squared=carried.norm_squared,
+        n_parameters=int(features.shape[1]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The experiment of Chapter 3 and its claims
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class SweepResult(NamedTuple):
+    """Output of :func:`transfer_risk_sweep`.
+
+    Attributes:
+      records: one dict per (ρ, n) (see :func:`transfer_risk_sweep`).
+      feature_angles: ``(n_angle_samples,)`` feature–oracle angles on the independent angle sample (for p(β)).
+      class_balance: share of label 1 on the test sample.
+      oracle_norm: :math:`\\|\\Delta w_* - \\Delta w_z\\|`.
+      hard_label_svm_violation: :func:`max_margin_violation_share` on the largest training set.
+    """
+
+    records: list[dict]
+    feature_angles: np.ndarray
+    class_balance: float
+    oracle_norm: float
+    hard_label_svm_violation: float
+
+
+def transfer_risk_sweep(
+    seed: int,
+    *,
+    kernel_fn: KernelFn,
+    kernel_diagonal_fn: Callable[[np.ndarray], Any],
+    input_dim: int,
+    n_anchors: int,
+    teacher_logit_scale: float,
+    n_values: Sequence[int],
+    rho_values: Sequence[float],
+    temperature: float,
+    n_test: int,
+    n_angle_samples: int,
+    remove_linear: bool = True,
+) -> SweepResult:
+    r"""Result 1 on one task: risk, :math:`\bar\alpha_n`, the bound and Phuong–Lampert's bound for every (ρ, n).
+
+    One seed draws the teacher, nested training sets (the first n of one sample, so the kernel is factorized once,
+    :func:`kdwide.linearized.leading_block`), a test sample for the risk and an independent *angle sample* for
+    :math:`p(\beta)` (it needs only teacher logits and the kernel diagonal, so it can be large and cheap).
+    The student is the converged linearized student with :math:`f(\cdot; w_0) = 0` (module docstring).
+
+    Args:
+      seed: integer seed.
+      kernel_fn: ``kernel_fn(x1, x2=None)``, e.g. ``functools.partial(kdwide.kernels.analytic_ntk, depth=..., ...)``.
+      kernel_diagonal_fn: ``kernel_diagonal_fn(x) -> (n,)`` exact :math:`\Theta(x, x)`.
+      input_dim, n_anchors, teacher_logit_scale, remove_linear: the teacher (:func:`perfect_teacher`).
+      n_values: training-set sizes (each ≥ 1).
+      rho_values: soft ratios in [0, 1]; 0 is the hard-label limit.
+      temperature: T > 0.
+      n_test: test inputs for the risk.
+      n_angle_samples: inputs for p(β).
+
+    Returns:
+      :class:`SweepResult`. Each record has ``seed, rho, n_train, temperature, input_dim, transfer_risk,
+      transfer_risk_standard_error, cos_alpha_n, alpha_n, bound, bound_standard_error, phuong_lampert_bound``
+      (the last only for ρ = 1, NaN otherwise), ``min_sample_angle`` (:math:`\min_{i\le n}\bar\alpha(\phi(x_i),
+      \Delta w_* - \Delta w_z)`, the angle Phuong & Lampert's argument uses in place of :math:`\bar\alpha_n`) and
+      ``oracle_norm``.
+    """
+    n_values = [check_positive_int(n, "n_values") for n in n_values]
+    if not n_values:
+        raise ValueError("n_values must not be empty")
+    check_positive_int(n_test, "n_test")
+    check_positive_int(n_angle_samples, "n_angle_samples")
+    check_temperature(temperature)
+    teacher_seed, train_seed, test_seed, angle_seed = _sub_seeds(seed, 4)
+    teacher = perfect_teacher(
+        teacher_seed, kernel_fn=kernel_fn, input_dim=input_dim, n_anchors=n_anchors,
+        logit_scale=teacher_logit_scale, remove_linear=remove_linear,
+    )
+    x_train = sphere_inputs(train_seed, max(n_values), input_dim)
+    x_test = sphere_inputs(test_seed, n_test, input_dim)
+    x_angle = sphere_inputs(angle_seed, n_angle_samples, input_dim)
+    # one kernel call per kind of quantity (every new array shape costs a compilation)
+    sizes = np.cumsum([len(x_train), len(x_test)])
+    z_train, z_test, z_angle = np.split(teacher.logits(kernel_fn, np.concatenate([x_train, x_test, x_angle])), sizes)
+    y_train = (z_train > 0).astype(np.int64)
+    diagonal = np.asarray(kernel_diagonal_fn(np.concatenate([x_train, x_angle])))
+    train_angles = feature_oracle_angles(z_train, diagonal[: len(x_train)], oracle_norm=teacher.oracle_norm)
+    angles = feature_oracle_angles(z_angle, diagonal[len(x_train) :], oracle_norm=teacher.oracle_norm)
+    best_sample_angle = np.minimum.accumulate(train_angles)
+    targets = student_targets(z_train, y_train, rho_values=rho_values, temperature=temperature)
+    full = linearized.factorize_kernel(np.asarray(kernel_fn(x_train)))
+    kernel_test_train = np.asarray(kernel_fn(x_test, x_train))
+    phuong_lampert_terms = _phuong_lampert_terms(angles)  # the same for every n
+    records = []
+    for n in n_values:
+        block = linearized.leading_block(full, n)
+        student_test = kernel_test_train[:, :n] @ np.asarray(linearized.solve(block, targets[:n]))
+        cosine = student_oracle_cosine(block, z_train[:n], targets[:n], oracle_norm=teacher.oracle_norm)
+        bound = transfer_risk_bound(angles, cosine)
+        phuong_lampert = _phuong_lampert_minimum(phuong_lampert_terms, n).bound
+        for column, rho in enumerate(rho_values):
+            risk = transfer_risk(z_test, student_test[:, column])
+            records.append(
+                {
+                    "seed": int(seed), "rho": float(rho), "n_train": int(n), "temperature": float(temperature),
+                    "input_dim": int(input_dim),
+                    "transfer_risk": risk,
+                    "transfer_risk_standard_error": float(np.sqrt(risk * (1 - risk) / n_test)),
+                    "cos_alpha_n": float(cosine[column]),
+                    "alpha_n": float(folded_angle(cosine[column])),
+                    "bound": float(bound.probability[column]),
+                    "bound_standard_error": float(bound.standard_error[column]),
+                    "phuong_lampert_bound": phuong_lampert if rho == 1 else float("nan"),
+                    "min_sample_angle": float(best_sample_angle[n - 1]),
+                    "oracle_norm": teacher.oracle_norm,
+                }
+            )
+    violation = max_margin_violation_share(full, y_train)
+    return SweepResult(records, angles, class_balance(z_test > 0), teacher.oracle_norm, violation)
+
+
+def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
+    """Least-squares slope of ``log y`` against ``log x`` (≥ 2 points, all values > 0)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    check_same_shape(x=x, y=y)
+    if x.ndim != 1 or x.size < 2:
+        raise ValueError("loglog_slope needs at least 2 points")
+    if np.any(~np.isfinite(x)) or np.any(~np.isfinite(y)) or np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError("loglog_slope needs finite values > 0 (log scale)")
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
+def seed_summary(records: Sequence[Mapping[str, Any]], key: str) -> dict[tuple[float, int], dict[str, float]]:
+    """Mean, minimum and maximum of ``records[key]`` over seeds, per (ρ, n).
+
+    Returns:
+      ``{(rho, n_train): {"mean": ..., "min": ..., "max": ..., "count": ...}}``.
+    """
+    groups: dict[tuple[float, int], list[float]] = {}
+    for record in records:
+        groups.setdefault((float(record["rho"]), int(record["n_train"])), []).append(float(record[key]))
+    return {
+        group: {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)), "count": len(v)}
+        for group, v in sorted(groups.items())
+    }
+
+
+def fitted_slopes(records: Sequence[Mapping[str, Any]], key: str) -> dict[float, tuple[float, int]]:
+    """Log-log slope of the seed-mean of ``key`` against n, per ρ, over the n where that mean is > 0.
+
+    Returns:
+      ``{rho: (slope, number_of_n_used)}``; the slope is NaN where fewer than 2 points are > 0.
+    """
+    slopes = {}
+    summary = seed_summary(records, key)
+    for rho in sorted({rho for rho, _ in summary}):
+        points = [(n, v["mean"]) for (r, n), v in summary.items() if r == rho and v["mean"] > 0]
+        slope = loglog_slope(*zip(*points)) if len(points) >= 2 else float("nan")
+        slopes[rho] = (slope, len(points))
+    return slopes
+
+
+def check_chapter_parameters(parameters: Mapping[str, Any]) -> None:
+    """Chapter 3's own parameter rules (the shared names are checked by :mod:`kdwide.parameters`).
+
+    Raises:
+      ValueError: naming the parameter: ``rho_values`` must contain 0.0 and 1.0 (claims R4/R5 compare them);
+      ``n_values`` increasing; ``input_dims`` a list of integers ≥ 2; ``n_anchors`` > d + 1 for every d used when
+      ``remove_linear``; ``teacher_logit_scale`` > 0; ``remove_linear`` a bool; ``finite_width_n_train`` (if given) an
+      integer ≥ 1.
+    """
+    rho_values = list(parameters["rho_values"])
+    if 0.0 not in rho_values or 1.0 not in rho_values:
+        raise ValueError(f"parameter 'rho_values' must contain 0.0 (hard labels) and 1.0 (pure soft), got {rho_values!r}")
+    n_values = list(parameters["n_values"])
+    if any(b <= a for a, b in zip(n_values, n_values[1:])):
+        raise ValueError(f"parameter 'n_values' must be strictly increasing, got {n_values!r}")
+    dims = parameters["input_dims"]
+    if not isinstance(dims, (list, tuple)) or not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 2 for d in dims):
+        raise ValueError(f"parameter 'input_dims' must be a non-empty list of integers >= 2, got {dims!r}")
+    if not isinstance(parameters["remove_linear"], bool):
+        raise ValueError(f"parameter 'remove_linear' must be True or False, got {parameters['remove_linear']!r}")
+    largest = max([*dims, parameters["input_dim"]])
+    minimum = largest + 2 if parameters["remove_linear"] else 2
+    if isinstance(parameters["n_anchors"], bool) or not isinstance(parameters["n_anchors"], int) or parameters["n_anchors"] < minimum:
+        raise ValueError(f"parameter 'n_anchors' must be an integer >= {minimum} (d + 2 with remove_linear), got {parameters['n_anchors']!r}")
+    check_positive_int(parameters.get("finite_width_n_train", 1), "parameter 'finite_width_n_train'")
+    scale = parameters["teacher_logit_scale"]
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"parameter 'teacher_logit_scale' must be a finite number > 0, got {scale!r}")
+
+
+def claim_r2(records: Sequence[Mapping[str, Any]], *, z_score: float = 3.0) -> dict[str, Any]:
+    r"""R2 from records: :math:`R_n \le p(\pi/2 - \bar\alpha_n)` in every record, within Monte-Carlo error.
+
+    Holds if every record satisfies ``transfer_risk <= bound + z_score * sqrt(se_risk² + se_bound²)`` (risk and p(β)
+    come from independent samples, each with its binomial standard error). The evidence also says in how many
+    records the bound is informative (< 1).
+    """
+    if not records:
+        raise ValueError("records must not be empty")
+    gaps = np.array([r["transfer_risk"] - r["bound"] for r in records])
+    allowance = z_score * np.array([np.hypot(r["transfer_risk_standard_error"], r["bound_standard_error"]) for r in records])
+    informative = sum(r["bound"] < 1 for r in records)
+    cosines = [r["cos_alpha_n"] for r in records if "cos_alpha_n" in r]
+    holds = bool(np.all(gaps <= allowance))
+    evidence = (
+        f"max(risk - bound) = {gaps.max():.4g} over {len(records)} records (allowed: {z_score:g} Monte-Carlo "
+        f"standard errors); bound < 1 in {informative} of them"
+    )
+    if cosines:
+        evidence += f"; smallest cos(alpha_n) = {min(cosines):.4g} (folded and unfolded angles agree where >= 0)"
+    return {"holds": holds, "evidence": evidence}
+
+
+def claim_r3(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    r"""R3 from records: the pure-soft student learns the projection :math:`P_\Phi\Delta w_*`, so :math:`\bar\alpha_n` shrinks.
+
+    Holds if (a) in every ρ = 1 record :math:`\bar\alpha_n \le \min_{i \le n}\bar\alpha(\phi(x_i), \Delta w_*)` (a
+    projection onto a span is at least as close as any single spanning vector), and (b) the seed-mean
+    :math:`\bar\alpha_n` at ρ = 1 decreases at every step of n.
+    """
+    soft = [r for r in records if r["rho"] == 1.0]
+    if not soft:
+        raise ValueError("records must contain rho = 1")
+    margin = min(r["min_sample_angle"] - r["alpha_n"] for r in soft)
+    means = [v["mean"] for v in seed_summary(soft, "alpha_n").values()]
+    decreasing = bool(np.all(np.diff(means) < 0))
+    holds = margin >= -1e-12 and decreasing
+    evidence = (
+        f"min over {len(soft)} rho=1 records of (best single-sample angle - alpha_n) = {margin:.4g}; mean alpha_n "
+        f"from {means[0]:.4g} to {means[-1]:.4g}, decreasing at every n: {decreasing}"
+    )
+    return {"holds": bool(holds), "evidence": evidence}
+
+
+def claim_r4(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    r"""R4 from records: pure soft labels (ρ = 1) beat hard labels (ρ = 0) at the largest n, and ᾱ_n converges faster.
+
+    Holds if (a) at the largest n the risk at ρ = 1 is below the risk at ρ = 0 for every seed, and (b) the log-log
+    slope of the seed-mean :math:`\bar\alpha_n` against n is lower (more negative) at ρ = 1 than at ρ = 0.
+    """
+    soft = [r for r in records if r["rho"] == 1.0]
+    hard = [r for r in records if r["rho"] == 0.0]
+    if not soft or not hard:
+        raise ValueError("records must contain rho = 1 and rho = 0")
+    largest = max(r["n_train"] for r in soft)
+    soft_risk = {r["seed"]: r["transfer_risk"] for r in soft if r["n_train"] == largest}
+    hard_risk = {r["seed"]: r["transfer_risk"] for r in hard if r["n_train"] == largest}
+    if set(soft_risk) != set(hard_risk):
+        raise ValueError("rho = 1 and rho = 0 records must cover the same seeds at the largest n")
+    wins = sum(soft_risk[s] < hard_risk[s] for s in soft_risk)
+    slopes = {}
+    for name, group in (("soft", soft), ("hard", hard)):
+        summary = seed_summary(group, "alpha_n")
+        slopes[name] = loglog_slope([n for _, n in summary], [v["mean"] for v in summary.values()])
+    holds = wins == len(soft_risk) and slopes["soft"] < slopes["hard"]
+    evidence = (
+        f"at n = {largest}: risk(rho=1) < risk(hard) in {wins}/{len(soft_risk)} seeds "
+        f"(mean {np.mean(list(soft_risk.values())):.4g} vs {np.mean(list(hard_risk.values())):.4g}); "
+        f"log-log slope of mean alpha_n: {slopes['soft']:.3f} (rho=1) vs {slopes['hard']:.3f} (hard)"
+    )
+    return {"holds": bool(holds), "evidence": evidence}
+
+
+def claim_r5(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """R5 from records: the bound is never above Phuong & Lampert's (ρ = 1 records) and strictly below it somewhere.
+
+    The evidence counts the records where either bound is vacuous (≥ 1).
+    """
+    soft = [r for r in records if r["rho"] == 1.0]
+    if not soft:
+        raise ValueError("records must contain rho = 1")
+    ours = np.array([r["bound"] for r in soft])
+    theirs = np.array([r["phuong_lampert_bound"] for r in soft])
+    holds = bool(np.all(ours <= theirs) and np.any(ours < theirs))
+    evidence = (
+        f"bound <= Phuong-Lampert in {int(np.sum(ours <= theirs))}/{len(soft)} rho=1 records, strictly below in "
+        f"{int(np.sum(ours < theirs))}; vacuous (>= 1): ours {int(np.sum(ours >= 1))}, theirs {int(np.sum(theirs >= 1))}"
+    )
+    return {"holds": holds, "evidence": evidence}

@@ -1,0 +1,358 @@
+r"""Finite-width training: full-batch gradient descent on the KD loss (S1) for a real network (S2, C2).
+
+Gradient descent on :math:`\mathcal L_{KD}(w) = \frac1N\sum_n \ell(f(x_n; w))`,
+
+.. math:: w_{k+1} = w_k - \eta\, \nabla_w \mathcal L_{KD}(w_k),
+
+moves the training logits, to first order in :math:`\eta`, by
+:math:`z_{k+1} = z_k - \frac{\eta}{N}\hat\Theta\, \ell'(z_k)` with :math:`\hat\Theta` the empirical NTK.
+The loss is convex in :math:`z` with :math:`\ell'' \le \kappa = \frac{\rho}{4T^2} + \frac{1-\rho}{4}`
+(each sigmoid has slope at most 1/4), so this iteration is stable for
+:math:`\eta < 2N / (\kappa\,\lambda_{\max}(\hat\Theta))`; :func:`stable_learning_rate` returns a fraction of that
+bound. In NTK parameterization :math:`\hat\Theta` stays O(1) as width grows, so one rule serves every width.
+
+Convergence is judged on C1 itself: training stops when every training point is a per-sample stationary
+point, :math:`\max_n |\ell'(z_n)| \le` ``tolerance`` (:func:`kdwide.effective_logit.stationarity_residual`),
+i.e. when the student has reached the effective logits.
+
+:func:`linearization_records` runs the comparison of Corollary 2: it trains one finite network per
+(ρ, T) and measures how far it ends from the converged linearized student of :mod:`kdwide.linearized`.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebooks without ipywidgets
+
+from kdwide import linearized
+from kdwide.effective_logit import effective_logit, stationarity_residual
+from kdwide.kernels import analytic_ntk, empirical_ntk
+from kdwide.losses import kd_loss
+from kdwide.networks import fully_connected_network
+from kdwide.validation import (
+    check_finite,
+    check_hard_labels,
+    check_positive_int,
+    check_soft_ratio,
+    check_temperature,
+)
+
+__all__ = [
+    "TrainingResult",
+    "linearization_records",
+    "loss_curvature_bound",
+    "relative_weight_change",
+    "stable_learning_rate",
+    "train_student",
+]
+
+
+class TrainingResult(NamedTuple):
+    """Outcome of :func:`train_student`.
+
+    Attributes:
+      params: trained parameters (same pytree structure as the initial ones).
+      loss_history: KD loss before each step, shape ``(steps,)``, float64 (NumPy).
+      steps: number of gradient steps taken.
+      converged: whether ``max |ℓ'(z_n)| <= tolerance`` was reached.
+      max_stationarity_residual: ``max_n |ℓ'(z_n)|`` at the returned parameters.
+      learning_rate: the step size used.
+    """
+
+    params: Any
+    loss_history: np.ndarray
+    steps: int
+    converged: bool
+    max_stationarity_residual: float
+    learning_rate: float
+
+
+def loss_curvature_bound(*, rho: float, temperature: float) -> float:
+    r"""Upper bound :math:`\kappa = \rho/(4T^2) + (1-\rho)/4` of the per-sample loss curvature :math:`\ell''(z)`."""
+    check_soft_ratio(rho)
+    check_temperature(temperature)
+    return float(rho / (4 * temperature**2) + (1 - rho) / 4)
+
+
+def stable_learning_rate(kernel_train: jax.Array, *, rho: float, temperature: float, fraction: float = 0.5) -> float:
+    r"""A step size safe for gradient descent on the KD loss in NTK parameterization.
+
+    .. math:: \eta = \text{fraction}\cdot \frac{2N}{\kappa\,\lambda_{\max}(\hat\Theta)}
+
+    with :math:`\kappa` from :func:`loss_curvature_bound` and :math:`\hat\Theta` the empirical NTK on the
+    ``N`` training inputs (see the module docstring; ``fraction < 1`` leaves room for the finite-width
+    change of the kernel during training).
+
+    Args:
+      kernel_train: :math:`\hat\Theta(X, X)`, shape ``(N, N)``, symmetric.
+      rho, temperature: of the KD loss.
+      fraction: in (0, 1).
+
+    Returns:
+      The learning rate η (a float).
+    """
+    kernel_train = np.asarray(kernel_train, np.float64)
+    if kernel_train.ndim != 2 or kernel_train.shape[0] != kernel_train.shape[1] or kernel_train.shape[0] == 0:
+        raise ValueError(f"kernel_train must be a square (N, N) matrix, got shape {kernel_train.shape}")
+    check_finite(kernel_train, "kernel_train")
+    if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
+        raise ValueError(f"fraction must lie in (0, 1), got {fraction!r}")
+    largest = float(np.linalg.eigvalsh(0.5 * (kernel_train + kernel_train.T))[-1])
+    if largest <= 0:
+        raise ValueError("kernel_train must have a positive largest eigenvalue")
+    curvature = loss_curvature_bound(rho=rho, temperature=temperature)
+    return fraction * 2 * kernel_train.shape[0] / (curvature * largest)
+
+
+def _logits(apply_fn, params, x):
+    return jnp.reshape(apply_fn(params, x), (x.shape[0],))
+
+
+@partial(jax.jit, static_argnames=("apply_fn", "steps"))
+def _run_chunk(params, x, z_teacher, y_hard, rho, temperature, learning_rate, *, apply_fn, steps):
+    """``steps`` gradient steps in one compiled ``lax.scan``; returns params, losses and the final residual."""
+
+    def loss(p):
+        return kd_loss(_logits(apply_fn, p, x), z_teacher, y_hard, rho=rho, temperature=temperature)
+
+    def step(p, _):
+        value, gradient = jax.value_and_grad(loss)(p)
+        return jax.tree_util.tree_map(lambda w, g: w - learning_rate * g, p, gradient), value
+
+    params, losses = lax.scan(step, params, None, length=steps)
+    residual = stationarity_residual(_logits(apply_fn, params, x), z_teacher, y_hard, rho=rho, temperature=temperature)
+    return params, losses, jnp.max(jnp.abs(residual))
+
+
+def _progress_enabled(progress: bool | None) -> bool:
+    if progress is not None:
+        return bool(progress)
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _check_trainable_soft_ratio(rho, name: str) -> None:
+    """ρ (scalar or values) in (0, 1]: at ρ = 0 the per-sample minima are at infinity, nothing to train towards."""
+    check_soft_ratio(rho, name)
+    if np.any(np.asarray(rho) == 0):
+        raise ValueError(f"{name} must lie in (0, 1] for training: at rho = 0 the per-sample minima are at infinity")
+
+
+def train_student(
+    apply_fn: Callable,
+    params: Any,
+    x_train: jax.Array,
+    z_teacher: jax.Array,
+    y_hard: jax.Array,
+    *,
+    rho: float,
+    temperature: float,
+    learning_rate: float,
+    tolerance: float = 1e-6,
+    max_steps: int = 100_000,
+    chunk_size: int = 1000,
+    progress: bool | None = None,
+) -> TrainingResult:
+    r"""Train a finite network by full-batch gradient descent on the KD loss until C1 holds on every point.
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (N, 1)`` (e.g. from :func:`kdwide.networks.fully_connected_network`).
+        Pass the same function object across calls to reuse the compiled steps.
+      params: initial parameters :math:`w_0` (any pytree of float arrays).
+      x_train: inputs, shape ``(N, d)``.
+      z_teacher: teacher logits on ``x_train``, shape ``(N,)``.
+      y_hard: ground-truth labels in {0, 1}, shape ``(N,)``.
+      rho: soft ratio in (0, 1] (ρ = 0 has no finite minimum).
+      temperature: T > 0.
+      learning_rate: η > 0, e.g. :func:`stable_learning_rate` of the empirical NTK at :math:`w_0`.
+      tolerance: stop when :math:`\max_n |\ell'(z_n)| \le` tolerance (> 0).
+      max_steps: upper bound on gradient steps (≥ 1); a ``RuntimeWarning`` says so if it is reached.
+      chunk_size: steps per compiled ``lax.scan`` between convergence checks (≥ 1).
+      progress: show a tqdm bar (``None``: only when stderr is a terminal, so never inside notebooks).
+
+    Returns:
+      :class:`TrainingResult` (parameters, loss history, steps, convergence flag, final residual, η).
+
+    Raises:
+      ValueError: bad arguments, or the loss became non-finite (learning rate too large).
+    """
+    _check_trainable_soft_ratio(rho, "rho")
+    check_temperature(temperature)
+    x_train = jnp.asarray(x_train, jnp.float64)
+    z_teacher = jnp.asarray(z_teacher, jnp.float64)
+    y_hard = jnp.asarray(y_hard)
+    if x_train.ndim != 2:
+        raise ValueError(f"x_train must have shape (N, d), got {x_train.shape}")
+    if z_teacher.shape != (x_train.shape[0],) or y_hard.shape != (x_train.shape[0],):
+        raise ValueError(
+            f"z_teacher and y_hard must have shape ({x_train.shape[0]},), got {z_teacher.shape} and {y_hard.shape}"
+        )
+    check_finite(x_train, "x_train")
+    check_finite(z_teacher, "z_teacher")
+    check_hard_labels(y_hard)
+    y_hard = y_hard.astype(jnp.float64)
+    for value, name in ((learning_rate, "learning_rate"), (tolerance, "tolerance")):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    max_steps = check_positive_int(max_steps, "max_steps")
+    chunk_size = min(check_positive_int(chunk_size, "chunk_size"), max_steps)
+    params = jax.tree_util.tree_map(lambda w: jnp.asarray(w, jnp.float64), params)
+    arguments = (x_train, z_teacher, y_hard, jnp.float64(rho), jnp.float64(temperature), jnp.float64(learning_rate))
+
+    residual = float(jnp.max(jnp.abs(stationarity_residual(
+        _logits(apply_fn, params, x_train), z_teacher, y_hard, rho=rho, temperature=temperature
+    ))))
+    histories, steps = [], 0
+    with tqdm(total=max_steps, desc="gradient descent", disable=not _progress_enabled(progress), leave=False) as bar:
+        while residual > tolerance and steps < max_steps:
+            length = min(chunk_size, max_steps - steps)
+            params, losses, residual_array = _run_chunk(params, *arguments, apply_fn=apply_fn, steps=length)
+            losses, residual = np.asarray(losses), float(residual_array)
+            if not (np.all(np.isfinite(losses)) and np.isfinite(residual)):
+                raise ValueError(
+                    f"training diverged (non-finite loss) at learning_rate={learning_rate!r}: use a smaller "
+                    "learning rate, e.g. kdwide.training.stable_learning_rate"
+                )
+            histories.append(losses)
+            steps += length
+            bar.update(length)
+            bar.set_postfix(residual=f"{residual:.2e}")
+    converged = residual <= tolerance
+    if not converged:
+        warnings.warn(
+            f"train_student stopped at max_steps={max_steps} with max |dl/dz| = {residual:.3e} > tolerance "
+            f"{tolerance:.1e}: raise max_steps or the learning rate",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    history = np.concatenate(histories) if histories else np.zeros(0)
+    return TrainingResult(params, history, steps, converged, residual, float(learning_rate))
+
+
+def _squared_norm(tree) -> jax.Array:
+    return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def relative_weight_change(params: Any, initial_params: Any) -> float:
+    r""":math:`\|w - w_0\| / \|w_0\|` over all parameters (Euclidean norm of the flattened pytrees).
+
+    Args:
+      params: trained parameters; initial_params: :math:`w_0`, the same pytree structure.
+
+    Returns:
+      A float ≥ 0.
+    """
+    if jax.tree_util.tree_structure(params) != jax.tree_util.tree_structure(initial_params):
+        raise ValueError("params and initial_params must have the same pytree structure")
+    change = jax.tree_util.tree_map(lambda a, b: a - b, params, initial_params)
+    return float(jnp.sqrt(_squared_norm(change) / _squared_norm(initial_params)))
+
+
+def _root_mean_square(values) -> float:
+    return float(jnp.sqrt(jnp.mean(jnp.square(values))))
+
+
+def linearization_records(
+    *,
+    x_train: jax.Array,
+    x_test: jax.Array,
+    z_teacher: jax.Array,
+    y_hard: jax.Array,
+    width: int,
+    depth: int,
+    activation: str,
+    w_std: float,
+    b_std: float,
+    seed: int,
+    rho_values: list[float],
+    temperature_values: list[float],
+    tolerance: float = 1e-6,
+    max_steps: int = 100_000,
+    progress: bool | None = None,
+) -> list[dict[str, Any]]:
+    r"""Train one finite network per (ρ, T) on the KD loss and compare it with its linearization (claim C2).
+
+    The network of :func:`kdwide.networks.fully_connected_network` is initialized with
+    ``jax.random.PRNGKey(seed)``; the same :math:`w_0` serves every (ρ, T). For each pair it is trained by
+    :func:`train_student` (step size :func:`stable_learning_rate` of the empirical NTK at :math:`w_0`) until
+    C1 holds to ``tolerance``, and compared on ``x_test`` with the converged linearized student
+    :math:`f(x; w_0) + \Theta(x, X)\Theta^{-1}(z_{s,\mathrm{eff}} - f(X; w_0))` built from the empirical NTK
+    :math:`\hat\Theta` at :math:`w_0` and from the analytic NTK :math:`\Theta` (same :math:`f(\cdot; w_0)`).
+
+    Args:
+      x_train: ``(N, d)``; x_test: ``(M, d)``; z_teacher, y_hard: ``(N,)`` teacher logits and labels.
+      width, depth, activation, w_std, b_std: the network.
+      seed: integer ≥ 0 for the initialization.
+      rho_values, temperature_values: the (ρ, T) grid (every pair is trained); ρ in (0, 1].
+      tolerance, max_steps, progress: passed to :func:`train_student`.
+
+    Returns:
+      One record (dict) per (ρ, T) with keys ``width, depth, seed, rho, temperature, steps, converged,
+      max_stationarity_residual, test_gap_empirical, test_gap_analytic`` (root-mean-square difference of
+      test logits between the trained network and the two linearized predictions), ``test_change_scale``
+      (RMS of the predicted test-logit change, for scale), ``train_gap`` (max |f(X; w) − z_eff|),
+      ``relative_weight_change`` (:math:`\|\Delta w\|/\|w_0\|`), ``weight_change_norm`` (measured
+      :math:`\|\Delta w\|`), ``predicted_weight_change_norm`` (:math:`\sqrt{\Delta z^\top\hat\Theta^{-1}\Delta z}`) and
+      ``kernel_distance`` (:math:`\|\hat\Theta - \Theta\|_F / \|\Theta\|_F` on the training inputs).
+    """
+    check_positive_int(seed, "seed", minimum=0)
+    _check_trainable_soft_ratio(rho_values, "rho_values")  # before any kernel is computed
+    architecture = dict(activation=activation, w_std=w_std, b_std=b_std)
+    init_fn, apply_fn, _ = fully_connected_network(depth=depth, width=width, **architecture)
+    x_train, x_test = jnp.asarray(x_train, jnp.float64), jnp.asarray(x_test, jnp.float64)
+    _, initial = init_fn(jax.random.PRNGKey(int(seed)), x_train.shape)
+    grid = np.meshgrid(np.asarray(rho_values, np.float64), np.asarray(temperature_values, np.float64), indexing="ij")
+    rho_grid, temperature_grid = (g.ravel() for g in grid)
+    targets = effective_logit(
+        jnp.asarray(z_teacher)[:, None], jnp.asarray(y_hard)[:, None], rho=rho_grid, temperature=temperature_grid
+    )
+    initial_train, initial_test = _logits(apply_fn, initial, x_train), _logits(apply_fn, initial, x_test)
+    empirical_train = empirical_ntk(apply_fn, initial, x_train, **architecture)
+    analytic_train = analytic_ntk(x_train, depth=depth, **architecture)
+    factorization = linearized.factorize_kernel(empirical_train)
+    predictions = {
+        "empirical": linearized.converged_outputs(
+            factorization, empirical_ntk(apply_fn, initial, x_test, x_train, **architecture),
+            initial_train, initial_test, targets,
+        ),
+        "analytic": linearized.converged_outputs(
+            linearized.factorize_kernel(analytic_train), analytic_ntk(x_test, x_train, depth=depth, **architecture),
+            initial_train, initial_test, targets,
+        ),
+    }
+    predicted_norms = linearized.weight_change_norm(factorization, targets - initial_train[:, None])
+    kernel_distance = float(jnp.linalg.norm(empirical_train - analytic_train) / jnp.linalg.norm(analytic_train))
+    records = []
+    for column, (rho, temperature) in enumerate(zip(rho_grid.tolist(), temperature_grid.tolist())):
+        rate = stable_learning_rate(empirical_train, rho=rho, temperature=temperature)
+        result = train_student(
+            apply_fn, initial, x_train, z_teacher, y_hard, rho=rho, temperature=temperature, learning_rate=rate,
+            tolerance=tolerance, max_steps=max_steps, progress=progress,
+        )
+        trained_test = _logits(apply_fn, result.params, x_test)
+        change = jax.tree_util.tree_map(lambda a, b: a - b, result.params, initial)
+        records.append(dict(
+            width=int(width), depth=int(depth), seed=int(seed), rho=rho, temperature=temperature,
+            steps=result.steps, converged=result.converged,
+            max_stationarity_residual=result.max_stationarity_residual,
+            test_gap_empirical=_root_mean_square(trained_test - predictions["empirical"][:, column]),
+            test_gap_analytic=_root_mean_square(trained_test - predictions["analytic"][:, column]),
+            test_change_scale=_root_mean_square(predictions["empirical"][:, column] - initial_test),
+            train_gap=float(jnp.max(jnp.abs(_logits(apply_fn, result.params, x_train) - targets[:, column]))),
+            relative_weight_change=relative_weight_change(result.params, initial),
+            weight_change_norm=float(jnp.sqrt(_squared_norm(change))),
+            predicted_weight_change_norm=float(predicted_norms[column]),
+            kernel_distance=kernel_distance,
+        ))
+    return records
