@@ -188,7 +188,7 @@ def _random_problems(rng, n, *, out_of_fast_domain=0):
 
 @pytest.mark.parametrize("out_of_fast_domain", [0, 20, 4000])
 def test_concrete_path_equals_the_traced_path(out_of_fast_domain):
-    # Large concrete inputs run the fast path as separate programs and gather what it leaves for the robust
+    # Large concrete inputs run the fast path outside jit and gather what it leaves for the robust
     # solver; under jit one traced computation runs, with the robust solver skipped (0 left), on a gathered
     # batch (20 left) or on every element (4000 left). All must give bit-identical roots.
     rng = np.random.default_rng(7)
@@ -199,6 +199,19 @@ def test_concrete_path_equals_the_traced_path(out_of_fast_domain):
     residual = stationarity_residual(eager[100:], z_teacher[100:], y[100:], rho=rho[100:], temperature=temperature[100:])
     scale = rho[100:] / temperature[100:] + (1 - rho[100:])  # the residual's own size (T = 1e-4 makes it large)
     assert np.abs(residual / scale).max() < 1e-12
+
+
+def test_fast_path_as_separate_programs_or_one_gives_the_same_roots():
+    # The concrete path picks one of the two by jaxlib version (speed only); both must be usable on any version.
+    from kdwide.effective_logit import _fast_path
+
+    rng = np.random.default_rng(9)
+    inputs = [jax.numpy.asarray(a) for a in _random_problems(rng, 6000, out_of_fast_domain=30)]
+    separate, single = (np.asarray(_fast_path(inputs, separate_programs=flag)) for flag in (True, False))
+    np.testing.assert_array_equal(np.isnan(separate), np.isnan(single))
+    assert np.isnan(separate).sum() >= 30  # the refused elements are left for the robust solver
+    finite = np.isfinite(separate)
+    assert np.max(np.abs(separate[finite] - single[finite]) / np.maximum(np.abs(single[finite]), 1.0)) <= 1e-14
 
 
 def test_fast_path_agrees_with_the_robust_solver_and_finishes_almost_every_root():

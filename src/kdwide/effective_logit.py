@@ -53,11 +53,13 @@ In the benchmark's box (:math:`|z_t| \le 30`, ρ ≥ 1e-3, 0.1 ≤ T ≤ 10) it 
 *Robust solver.* Unaccepted elements are solved by Newton's method in :math:`d` (in :math:`\log d` below
 :math:`d = T`), safeguarded with bisection inside an analytic bracket (:func:`_bracket`), in float64.
 
-On XLA:CPU (jaxlib 0.5.3) a fused kernel whose output reuses the buffer of an input that dies there ran
+On XLA:CPU up to jaxlib 0.7.0, a fused kernel whose output reuses the buffer of an input that dies there ran
 ~8× slower in our measurements (a chain of float32 steps: 4 ns per step and element alone, 34 ns when it
-overwrote its input, 5.5 ns again once the input was kept alive). For concrete inputs the fast path therefore
-runs as separate small compiled programs, each reading only its own arguments; under ``jax.jit`` it is
-simply inlined (~116 ns per root for 10^6 roots instead of ~45).
+overwrote its input, 5.5 ns again once the input was kept alive). With those versions the fast path for
+concrete inputs therefore runs as separate small compiled programs, each reading only its own arguments
+(25 ns per root for the fast path on 10^6 roots, against 89 ns as one program). From jaxlib 0.7.1 on, one
+program is the faster (21–27 ns against 29–31 ns as separate programs, measured on 0.7.1, 0.8.3, 0.9.2, 0.10.2
+and 0.12), so the choice is made by version. Under ``jax.jit`` the fast path is simply inlined.
 
 Derivatives
 -----------
@@ -104,6 +106,9 @@ _FAST_MAX_SCALED_LOGIT = 1e4  # |z_teacher| and |z_teacher| / T at most this
 # Acceptance: the float64 polishing step at most this times max(1, |u|), and |G| at most 10x that times dG/du.
 _FAST_ACCEPT = 1e-6
 _CONCRETE_MINIMUM_SIZE = 4096  # below this one compiled program is quicker than several
+# XLA:CPU up to jaxlib 0.7.0 runs the fast path ~3.5x slower as one program than as separate ones (buffer reuse, see
+# the module docstring); from 0.7.1 on one program is the faster (measured per release, 0.5.3 to 0.12).
+_FAST_PATH_SEPARATE_PROGRAMS = tuple(jax.__version_info__[:3]) < (0, 7, 1)
 
 
 def _objective(d, b, constant, temperature):
@@ -417,18 +422,34 @@ def _fast_polish_compiled(u32, *inputs):
     return jnp.where(accepted, z, jnp.nan)
 
 
-def _effective_logit_concrete(z_teacher, y_hard, rho, temperature):
-    """Same values as ``_effective_logit`` for concrete inputs, much faster for large arrays.
+@jax.jit
+def _fast_path_compiled(*inputs):
+    """The fast path as one program: the effective logit where accepted, NaN elsewhere."""
+    z, _, accepted = _fast_solve(*_prepare(*inputs))
+    return jnp.where(accepted, z, jnp.nan)
 
-    The fast path runs as separate programs; the elements it leaves unaccepted (NaN) are gathered and
-    solved by the robust solver (padded to a power of two to bound recompilations).
-    """
-    inputs = [jnp.asarray(a) for a in (z_teacher, y_hard, rho, temperature)]  # on the device once
+
+def _fast_path(inputs, *, separate_programs: bool) -> jax.Array:
+    """The fast path on concrete device arrays (NaN where not accepted), as separate programs or as one."""
+    if not separate_programs:
+        return _fast_path_compiled(*inputs)
     parameters = _fast_parameters_compiled(*inputs)
     u = None
     for order in _FAST_STEP_ORDERS:
         u = _fast_step_compiled(u, parameters, order=order)
-    z = _fast_polish_compiled(u, *inputs)
+    return _fast_polish_compiled(u, *inputs)
+
+
+def _effective_logit_concrete(z_teacher, y_hard, rho, temperature):
+    """Same values as ``_effective_logit`` for concrete inputs, much faster for large arrays.
+
+    The fast path runs as separate programs (jaxlib < 0.7.1) or as one (see ``_FAST_PATH_SEPARATE_PROGRAMS``);
+    the elements it leaves unaccepted (NaN) are gathered and solved by the robust solver (padded to a power
+    of two to bound recompilations).
+    """
+    # On the device once. jax.device_put for NumPy arrays: jnp.asarray costs ~2.5x more on jaxlib 0.10 (measured).
+    inputs = [jax.device_put(a) if isinstance(a, np.ndarray) else jnp.asarray(a) for a in (z_teacher, y_hard, rho, temperature)]
+    z = _fast_path(inputs, separate_programs=_FAST_PATH_SEPARATE_PROGRAMS)
     missing = np.flatnonzero(np.isnan(np.asarray(z)))
     if missing.size == 0:
         return z
@@ -531,7 +552,7 @@ def effective_logit(z_teacher, y_hard, *, rho, temperature) -> jax.Array:
       Error below 1e-13 relative to :math:`\max(|z|, 1)` in practice (tested ≤ 1e-6 against bisection in
       high-precision arithmetic over :math:`\rho \in [10^{-3}, 1]`, :math:`T \in [0.1, 10]`, :math:`|z_t| \le 30`,
       and element by element against the robust float64 solver to 1e-13).
-      About 45 ns per root for 10^6 roots on a 2-core CPU (``benchmarks/effective_logit.py``).
+      About 30–45 ns per root for 10^6 roots on a 2-core CPU (``benchmarks/effective_logit.py``).
 
     Raises:
       ValueError: ``rho`` outside [0, 1] or NaN, ``temperature`` ≤ 0 or not finite, ``y_hard`` not in
