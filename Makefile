@@ -71,7 +71,7 @@ lock-current:
 	  echo "# make lock-current on $$(date -u +%Y-%m-%d). No neural-tangents or TensorFlow (they need jax <= 0.5.3)."; \
 	  _build/lock-current/bin/python -m pip freeze --all --exclude kdwide --exclude pip --exclude setuptools \
 	  --exclude wheel; } > constraints-current.txt
-	rm -rf _build/lock-current
+	rm -rf _build/lock-current build  # build/: setuptools builds the non-editable install in the tree
 	@grep -i "^jax==" constraints-current.txt
 
 $(MATHJAX):
