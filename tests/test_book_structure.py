@@ -1,4 +1,4 @@
-"""The shape every chapter notebook listed in _toc.yml must have (conventions.md, the brief, issue 8).
+"""The shape every chapter notebook listed in _toc.yml must have.
 
 - the first code cell is tagged ``parameters`` and sets ``profile = "ci"`` and ``results_path = None``; the next code
   cell validates the parameters and resolves the profile (``kdwide.parameters.resolve_profile``, which validates);

@@ -86,17 +86,6 @@ def test_data_inefficiency_equals_brute_force_definition():
             assert values[row, column] == pytest.approx(prefix * np.mean(np.array(afters) - before), rel=1e-6)
 
 
-def test_along_sequence_is_the_definition_with_the_next_sample():
-    kernel, delta, n = _setting(seed=4, k=1)
-    delta = delta[:, 0]
-    values = di.data_inefficiency_along_sequence(lin.factorize_kernel(kernel), delta)
-    assert values.shape == (kernel.shape[0] - 1,)
-    for prefix in (1, 9, 30):
-        before = _norm_by_full_solve(kernel[:prefix, :prefix], delta[:prefix])
-        after = _norm_by_full_solve(kernel[: prefix + 1, : prefix + 1], delta[: prefix + 1])
-        assert values[prefix - 1] == pytest.approx(prefix * (np.log(after) - np.log(before)), rel=1e-6)
-
-
 def test_scale_free_and_constant_targets_give_the_same_inefficiency():
     kernel, delta, n = _setting(seed=5, k=1)
     base = di.data_inefficiency_from_kernel(kernel, delta, n_train=n, n_values=[5, 30])

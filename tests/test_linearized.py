@@ -36,17 +36,6 @@ def test_inner_products_norms_and_angles_equal_weight_space_values():
     assert float(lin.weight_change_cosine(factorization, delta_a, delta_b)) == pytest.approx(cosine, rel=1e-8)
 
 
-def test_cross_set_inner_product_equals_weight_space_value():
-    rng = np.random.default_rng(2)
-    phi_a, phi_b = _features(rng, 12), _features(rng, 17)
-    fa, fb = lin.factorize_kernel(phi_a.T @ phi_a), lin.factorize_kernel(phi_b.T @ phi_b)
-    delta_a, delta_b = rng.standard_normal(12), rng.standard_normal(17)
-    weights_a = phi_a @ np.linalg.solve(phi_a.T @ phi_a, delta_a)
-    weights_b = phi_b @ np.linalg.solve(phi_b.T @ phi_b, delta_b)
-    value = float(lin.weight_change_cross_inner(fa, fb, phi_a.T @ phi_b, delta_a, delta_b))
-    assert value == pytest.approx(weights_a @ weights_b, rel=1e-8)
-
-
 def test_leading_block_is_the_factorization_of_the_nested_set():
     rng = np.random.default_rng(3)
     phi = _features(rng, 40)

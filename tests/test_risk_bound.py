@@ -216,14 +216,17 @@ def test_bound_is_trivial_for_negative_cosine_and_monotone_in_the_angle():
 def test_phuong_lampert_bound_is_the_exact_minimum_and_falls_with_n():
     angles = np.random.default_rng(6).uniform(0.2, np.pi / 2, 400)
     grid = np.linspace(0, np.pi / 2, 20001)
-    for n in (1, 5, 50):
-        result = rb.phuong_lampert_bound(angles, n)
+    result = rb.phuong_lampert_bound(angles, [1, 5, 50])
+    for bound, beta, n in zip(result.bound, result.beta, (1, 5, 50)):
         brute = rb.angle_tail(angles, np.pi / 2 - grid).probability + rb.angle_tail(angles, grid).probability ** n
-        assert result.bound <= brute.min() + 1e-15
-        at_beta = rb.angle_tail(angles, np.pi / 2 - result.beta).probability + rb.angle_tail(angles, result.beta).probability ** n
-        assert result.bound == pytest.approx(float(at_beta))
-    values = [rb.phuong_lampert_bound(angles, n).bound for n in (1, 3, 10, 30, 100)]
+        assert bound <= brute.min() + 1e-15
+        at_beta = rb.angle_tail(angles, np.pi / 2 - beta).probability + rb.angle_tail(angles, beta).probability ** n
+        assert bound == pytest.approx(float(at_beta))
+    values = rb.phuong_lampert_bound(angles, [1, 3, 10, 30, 100]).bound
     assert np.all(np.diff(values) <= 0)
+    assert rb.phuong_lampert_bound(angles, 5).bound[0] == result.bound[1]
+    with pytest.raises(ValueError, match="n_values"):
+        rb.phuong_lampert_bound(angles, [3, 0])
 
 
 def test_pure_soft_angle_is_at_most_the_best_single_sample_angle(sweeps):

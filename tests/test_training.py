@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -158,9 +160,11 @@ def test_stable_learning_rate_rejects_bad_input():
         stable_learning_rate(np.eye(2), rho=2.0, temperature=1.0)
 
 
-def test_progress_bar_only_on_request_or_on_a_terminal():
+def test_progress_bar_only_on_request_or_on_a_terminal(monkeypatch):
     assert _progress_enabled(True) and not _progress_enabled(False)
-    assert _progress_enabled(None) in (True, False)
+    for terminal in (True, False):
+        monkeypatch.setattr(sys.stderr, "isatty", lambda terminal=terminal: terminal)
+        assert _progress_enabled(None) is terminal
 
 
 def test_linearization_records_refuse_rho_zero_by_name_before_any_kernel():

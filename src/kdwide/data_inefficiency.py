@@ -33,7 +33,7 @@ prefix and every candidate by partial sums over the rows of :math:`W`. The log-d
 :math:`\tfrac12\operatorname{log1p}\big(r^2 / (v\,\|\Delta\hat w_n\|^2)\big)`, free of cancellation.
 
 :math:`v` is a difference of two nearly equal numbers when a candidate lies close to a training point,
-which is why the kernel diagonal :math:`\Theta(x, x)` must be exact (science note 2,
+which is why the kernel diagonal :math:`\Theta(x, x)` must be exact (the book's pitfall 2, exact diagonals,
 :func:`kdwide.kernels.analytic_ntk` and :func:`kdwide.kernels.analytic_ntk_diagonal`).
 
 Hard labels
@@ -65,7 +65,6 @@ __all__ = [
     "one_sample_weight_change",
     "nested_weight_change_norms",
     "data_inefficiency",
-    "data_inefficiency_along_sequence",
     "data_inefficiency_from_kernel",
     "effective_targets",
     "average_over_seeds",
@@ -128,7 +127,7 @@ def _check_variance(variance: np.ndarray, diagonal: np.ndarray) -> None:
         raise ValueError(
             "posterior variance of a candidate input is not positive (relative "
             f"{float(np.min(variance / diagonal)):.3g}): it duplicates a training input, or the kernel diagonal "
-            "is not exact (use kdwide.kernels.analytic_ntk / analytic_ntk_diagonal, science note 2)"
+            "is not exact (use kdwide.kernels.analytic_ntk / analytic_ntk_diagonal: the arccos formula is off by ~1e-8 there)"
         )
 
 
@@ -183,28 +182,6 @@ def nested_weight_change_norms(factorization: KernelFactorization, delta_train: 
     """
     delta_train = _targets(delta_train, factorization.size, "delta_train")
     return np.sqrt(np.cumsum(_lower_solve(factorization, delta_train) ** 2, axis=0))
-
-
-def data_inefficiency_along_sequence(factorization: KernelFactorization, delta_train: np.ndarray) -> np.ndarray:
-    r"""The definition along one ordered training sequence: :math:`n(\ln\|\Delta\hat w_{n+1}\| - \ln\|\Delta\hat w_n\|)`.
-
-    One added sample per ``n`` (a one-sample estimate of the expectation in D1); averaging it over seeds
-    estimates :math:`I(n)`. :func:`data_inefficiency` averages over a pool of new samples instead.
-
-    Args:
-      factorization: of :math:`\Theta` on the ordered training set, size ``N`` ≥ 2.
-      delta_train: ``(N,)`` or ``(N, k)``; its first entry must be non-zero (``‖Δŵ_1‖ > 0``).
-
-    Returns:
-      ``(N - 1,)`` or ``(N - 1, k)``; row ``n - 1`` is the value for ``n``.
-    """
-    if factorization.size < 2:
-        raise ValueError("factorization must cover at least 2 training points")
-    squared = nested_weight_change_norms(factorization, delta_train) ** 2
-    if np.any(squared[0] == 0):
-        raise ValueError("delta_train[0] must be non-zero: ‖Δŵ_1‖ = 0 has no logarithm")
-    n = np.arange(1, factorization.size).reshape((-1,) + (1,) * (squared.ndim - 1))
-    return n * 0.5 * np.log1p((squared[1:] - squared[:-1]) / squared[:-1])
 
 
 def data_inefficiency(

@@ -33,7 +33,7 @@ Experiments and claims
 Each seed draws ``max(n_values)`` ordered training angles and ``n_candidates`` new-sample angles, computes
 *one* kernel on their union (exact diagonal) and *one* factorization, and evaluates
 :func:`kdwide.data_inefficiency.data_inefficiency` for every target column (every frequency, ρ, T and
-stopping time) from it. Records are tidy rows (``conventions.md``).
+stopping time) from it. Records are tidy rows (one measurement per row, :mod:`kdwide.results`).
 """
 
 from __future__ import annotations

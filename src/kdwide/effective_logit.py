@@ -69,7 +69,7 @@ iterations. At :math:`\rho = 1` (where :math:`\hat z = z_t`) the one-sided deriv
 
 .. math:: \frac{\partial \hat z}{\partial \rho}\Big|_{\rho=1} = \frac{T^2\,(\sigma(z_t) - y_g)}{\sigma(z_t/T)\,\sigma(-z_t/T)},
 
-which grows like :math:`T^2 e^{|z_t|/T}` for a confidently wrong teacher (science note 3).
+which grows like :math:`T^2 e^{|z_t|/T}` for a confidently wrong teacher (the book's pitfall 3, stiff ρ-derivative).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ representable, so :math:`\phi(X)^\top\Delta w_g = \Delta z_g`) and
 
 With :math:`\delta z_h = \partial z_{s,\mathrm{eff}}/\partial(1-\rho) = -\partial z_{s,\mathrm{eff}}/\partial\rho`
 at :math:`\rho = 1` (where :math:`z_{s,\mathrm{eff}} = z_t`), the quotient rule gives the exact constant of
-claims.md I3:
+claim I3:
 
 .. math:: \frac{\partial\cos\alpha}{\partial(1-\rho)}\Big|_{\rho=1}
    = \frac{1}{\|\Delta z_t\|_{\Theta_n}\,\|\Delta w_g\|}\Big(\langle\Delta z_g, \delta z_h\rangle_{\Theta_n}
@@ -38,7 +38,7 @@ claims.md I3:
 
 where :math:`\Delta\hat w_c` is the part of the projected oracle :math:`P_\Phi\Delta w_g` orthogonal to the
 ρ = 1 student :math:`\Delta\hat w_t`, and :math:`\|\Delta\hat w_t\| = \|\Delta z_t\|_{\Theta_n}`.
-:math:`\delta z_h` grows like :math:`T^2 e^{|z_t|/T}` on confidently wrong points (science note 3), which
+:math:`\delta z_h` grows like :math:`T^2 e^{|z_t|/T}` on confidently wrong points (the book's pitfall 3, stiff ρ-derivative), which
 is why :func:`cosine_slope_finite_difference` picks its step from the largest :math:`|\delta z_h|`.
 
 Hard labels alone (ρ = 0) give infinite effective logits; as :math:`\rho\to 0` they grow like
@@ -153,7 +153,7 @@ def synthetic_task(
     r"""Oracle :math:`z_g = \sum_j c_j\Theta(\cdot, a_j)` and corruption :math:`\sum_j c'_j\Theta(\cdot, a'_j)`.
 
     Both expansions have ``n_anchors`` random anchors on the sphere and centred coefficients without
-    linear part (:func:`kdwide.tasks.centred_coefficients`, science note 1), drawn from independent
+    linear part (:func:`kdwide.tasks.centred_coefficients`, the book's pitfall 1, one-class teachers), drawn from independent
     streams of ``seed``. Both are scaled to root mean square ``logit_scale`` over ``x_test`` (a fixed
     normalization of the task; the held-out set is large). Teachers are
     :func:`corrupted_teacher_logits` of the two.
@@ -374,7 +374,7 @@ def cosine_slope_at_soft_limit(
     temperature: float,
     oracle_norm: float,
 ) -> CosineSlope:
-    r"""Closed form of claims.md I3: :math:`\partial\cos\alpha(\Delta\hat w, \Delta w_g)/\partial(1-\rho)` at ρ = 1.
+    r"""Closed form of claim I3: :math:`\partial\cos\alpha(\Delta\hat w, \Delta w_g)/\partial(1-\rho)` at ρ = 1.
 
     Args:
       factorization: of :math:`\Theta_n`.
@@ -425,7 +425,7 @@ def cosine_slope_finite_difference(
 
     With :math:`D(h) = (\cos\alpha(1-h) - \cos\alpha(1))/h` (the difference computed without cancellation from
     :math:`z_{s,\mathrm{eff}}(1-h) - z_t`), returns :math:`2D(h/2) - D(h)`, whose error is :math:`O(h^2)`.
-    :math:`z_{s,\mathrm{eff}}(\rho)` is analytic at ρ = 1, but its derivative is stiff (science note 3), so the
+    :math:`z_{s,\mathrm{eff}}(\rho)` is analytic at ρ = 1, but its derivative is stiff (the book's pitfall 3, stiff ρ-derivative), so the
     default step is the power of two below :math:`10^{-3}\min(T, 1)/\max_i|\delta z_{h,i}|`: the largest
     effective-logit change stays far inside the linear regime. Reliable for moderate :math:`|z_t|/T` (≲ 15).
 
@@ -714,7 +714,7 @@ def real_data_records(
     teacher_ridge: float,
     progress: bool = False,
 ) -> list[dict]:
-    r"""Result 3 on real data: kernel-model teachers that saw data the student did not (science note 7).
+    r"""Result 3 on real data: kernel-model teachers that saw data the student did not (the book's pitfall 7, real data and imperfect teachers).
 
     Per seed (a random split): ``n_student`` student points, a teacher pool of ``max(teacher_sizes)`` other
     points and every remaining point held out. A teacher of size k is :func:`kernel_regression_teacher`

@@ -25,7 +25,7 @@ q_l(x,x') & q_l(x',x')\end{psmallmatrix}`; the output kernel is :math:`\Theta_{L
 These are the formulas of ``neural_tangents.stax``; where neural-tangents is installed, tests compare with its
 ``kernel_fn`` (:mod:`kdwide.reference`).
 
-Exact diagonals (science note 2). On the diagonal :math:`q_{12} = q_{11} = q_{22}`, but
+Exact diagonals (the book's pitfall 2, exact diagonals). On the diagonal :math:`q_{12} = q_{11} = q_{22}`, but
 :math:`q_{11}q_{22} - q_{12}^2` computed in floating point is :math:`\pm\epsilon q^2` rather than 0, and the
 square root turns that into an angle :math:`\theta \approx 10^{-8}` and a relative error
 :math:`\sim 10^{-8}` in :math:`\Theta(x, x)`. Enough to spoil posterior variances and log-norm differences.

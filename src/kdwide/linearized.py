@@ -38,7 +38,6 @@ __all__ = [
     "solve",
     "converged_outputs",
     "weight_change_inner",
-    "weight_change_cross_inner",
     "weight_change_norm",
     "weight_change_cosine",
 ]
@@ -192,28 +191,6 @@ def weight_change_inner(
     delta_a = _check_rows(factorization, delta_a, "delta_a")
     delta_b = _check_rows(factorization, delta_b, "delta_b")
     return delta_a.T @ solve(factorization, delta_b)
-
-
-def weight_change_cross_inner(
-    factorization_a: KernelFactorization,
-    factorization_b: KernelFactorization,
-    kernel_ab: jnp.ndarray,
-    delta_a: jnp.ndarray,
-    delta_b: jnp.ndarray,
-) -> jnp.ndarray:
-    r"""``⟨Δw_a, Δw_b⟩ = (Θ_aa⁻¹Δz_a)ᵀ Θ_ab (Θ_bb⁻¹Δz_b)`` for weight changes fitted on inputs X_a and X_b.
-
-    Args:
-      factorization_a, factorization_b: of Θ(X_a, X_a) (size n_a) and Θ(X_b, X_b) (size n_b).
-      kernel_ab: Θ(X_a, X_b), shape ``(n_a, n_b)``.
-      delta_a: ``(n_a,)`` or ``(n_a, k)``; delta_b: ``(n_b,)`` or ``(n_b, l)``.
-    """
-    kernel_ab = jnp.asarray(kernel_ab, jnp.float64)
-    if kernel_ab.shape != (factorization_a.size, factorization_b.size):
-        raise ValueError(
-            f"kernel_ab must have shape ({factorization_a.size}, {factorization_b.size}), got {kernel_ab.shape}"
-        )
-    return solve(factorization_a, delta_a).T @ kernel_ab @ solve(factorization_b, delta_b)
 
 
 def weight_change_norm(factorization: KernelFactorization, delta: jnp.ndarray) -> jnp.ndarray:

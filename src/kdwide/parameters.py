@@ -1,4 +1,4 @@
-"""Chapter parameters shared by every notebook and by the sweep runner (``conventions.md``).
+"""Chapter parameters shared by every notebook and by the sweep runner.
 
 Each chapter's ``parameters`` cell uses these names where the concept applies; its next cell calls
 :func:`validate_parameters` (a clear ``ValueError`` naming the bad parameter) and

@@ -1,7 +1,7 @@
-"""Results files (``conventions.md``): one JSON object per executed chapter.
+"""Results files: one JSON object per executed chapter.
 
 ``{"chapter", "parameters", "versions", "claims", "records"}``; ``claims`` maps claim IDs of
-``mission/claims.md`` to ``{"holds": bool, "evidence": str}`` computed from the records, and ``records``
+the book's claim table (introduction) to ``{"holds": bool, "evidence": str}`` computed from the records, and ``records``
 are tidy rows (one measurement per row) that a sweep concatenates into one table.
 """
 

@@ -154,7 +154,7 @@ def perfect_teacher(
 ) -> PerfectTeacher:
     r"""Draw a perfect teacher in the random-feature space of ``kernel_fn``.
 
-    Anchors are uniform on :math:`S^{d-1}`; coefficients are centred (science note 1: no constant and, with
+    Anchors are uniform on :math:`S^{d-1}`; coefficients are centred (the book's pitfall 1, one-class teachers: no constant and, with
     ``remove_linear``, no linear part, so both classes occur and the boundary is curved) and then scaled so that the
     root-mean-square teacher logit over ``n_calibration`` uniform inputs equals ``logit_scale`` (the scale matters for
     ρ < 1 only: the effective logits are not scale-equivariant).
@@ -381,13 +381,13 @@ def transfer_risk_bound(feature_angles: np.ndarray, cosine: Any) -> TailEstimate
 
 
 class PhuongLampertBound(NamedTuple):
-    """Value of the Phuong–Lampert bound and the angle β that attains it."""
+    """Values of the Phuong–Lampert bound, one per n, and the angles β that attain them (arrays of shape ``(k,)``)."""
 
-    bound: float
-    beta: float
+    bound: np.ndarray
+    beta: np.ndarray
 
 
-def phuong_lampert_bound(feature_angles: np.ndarray, n_train: int) -> PhuongLampertBound:
+def phuong_lampert_bound(feature_angles: np.ndarray, n_values) -> PhuongLampertBound:
     r"""Phuong & Lampert's (ICML 2019) expected-risk bound for a distilled linear student, in random-feature space.
 
     .. math:: \mathbb E_{X_n}[R_n] \le \min_{\beta\in[0,\pi/2]} \big[\,p(\pi/2 - \beta) + p(\beta)^n\,\big].
@@ -401,32 +401,29 @@ def phuong_lampert_bound(feature_angles: np.ndarray, n_train: int) -> PhuongLamp
 
     The minimum over β of these step functions is attained on an interval between consecutive breakpoints
     :math:`\{0, \pi/2, \bar\alpha_i, \pi/2 - \bar\alpha_i\}`; we evaluate every breakpoint and every midpoint, so the
-    minimum of the empirical expression is exact.
+    minimum of the empirical expression is exact. The candidates and their tails do not depend on n: they are
+    computed once for all ``n_values``.
 
     Args:
       feature_angles: sample of folded feature–oracle angles, shape ``(m,)``.
-      n_train: n ≥ 1.
+      n_values: training-set sizes, each ≥ 1, shape ``(k,)``.
 
     Returns:
-      :class:`PhuongLampertBound`.
+      :class:`PhuongLampertBound` with arrays of shape ``(k,)``.
     """
-    check_positive_int(n_train, "n_train")
-    return _phuong_lampert_minimum(_phuong_lampert_terms(feature_angles), n_train)
-
-
-def _phuong_lampert_terms(feature_angles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The n-independent part of :func:`phuong_lampert_bound`: candidate β, p(π/2 − β) and p(β)."""
+    n_values = [check_positive_int(n, "n_values") for n in np.atleast_1d(np.asarray(n_values, dtype=object))]
     angles = np.asarray(feature_angles, float).ravel()
     breakpoints = np.unique(np.clip(np.concatenate([[0.0, _HALF_PI], angles, _HALF_PI - angles]), 0.0, _HALF_PI))
     candidates = np.concatenate([breakpoints, 0.5 * (breakpoints[1:] + breakpoints[:-1])])
-    return candidates, angle_tail(angles, _HALF_PI - candidates).probability, angle_tail(angles, candidates).probability
-
-
-def _phuong_lampert_minimum(terms: tuple[np.ndarray, np.ndarray, np.ndarray], n_train: int) -> PhuongLampertBound:
-    candidates, complement_tail, tail = terms
-    values = complement_tail + tail**n_train
-    best = int(np.argmin(values))
-    return PhuongLampertBound(float(values[best]), float(candidates[best]))
+    complement_tail = angle_tail(angles, _HALF_PI - candidates).probability
+    tail = angle_tail(angles, candidates).probability
+    bounds, betas = [], []
+    for n in n_values:
+        values = complement_tail + tail**n
+        best = int(np.argmin(values))
+        bounds.append(float(values[best]))
+        betas.append(float(candidates[best]))
+    return PhuongLampertBound(np.array(bounds), np.array(betas))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -730,14 +727,13 @@ def transfer_risk_sweep(
     targets = student_targets(z_train, y_train, rho_values=rho_values, temperature=temperature)
     full = linearized.factorize_kernel(np.asarray(kernel_fn(x_train)))
     kernel_test_train = np.asarray(kernel_fn(x_test, x_train))
-    phuong_lampert_terms = _phuong_lampert_terms(angles)  # the same for every n
+    phuong_lampert = dict(zip(n_values, phuong_lampert_bound(angles, n_values).bound))
     records = []
     for n in n_values:
         block = linearized.leading_block(full, n)
         student_test = kernel_test_train[:, :n] @ np.asarray(linearized.solve(block, targets[:n]))
         cosine = student_oracle_cosine(block, z_train[:n], targets[:n], oracle_norm=teacher.oracle_norm)
         bound = transfer_risk_bound(angles, cosine)
-        phuong_lampert = _phuong_lampert_minimum(phuong_lampert_terms, n).bound
         for column, rho in enumerate(rho_values):
             risk = transfer_risk(z_test, student_test[:, column])
             records.append(
@@ -750,7 +746,7 @@ def transfer_risk_sweep(
                     "alpha_n": float(folded_angle(cosine[column])),
                     "bound": float(bound.probability[column]),
                     "bound_standard_error": float(bound.standard_error[column]),
-                    "phuong_lampert_bound": phuong_lampert if rho == 1 else float("nan"),
+                    "phuong_lampert_bound": float(phuong_lampert[n]) if rho == 1 else float("nan"),
                     "min_sample_angle": float(best_sample_angle[n - 1]),
                     "oracle_norm": teacher.oracle_norm,
                 }

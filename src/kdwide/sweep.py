@@ -2,7 +2,7 @@
 
 A sweep runs one notebook at every point of a grid (the Cartesian product of the values given per
 parameter, seeds last) with ``results_path`` set, and gathers the ``records`` of every results file
-(``conventions.md``) into one tidy table. The command line is ``kdwide sweep`` (:mod:`kdwide.cli`);
+(:mod:`kdwide.results`) into one tidy table. The command line is ``kdwide sweep`` (:mod:`kdwide.cli`);
 :func:`run_sweep` is the same thing as a function.
 
 Out folder layout::
@@ -292,7 +292,7 @@ def plan_sweep(
         raise ValueError(f"notebook {str(notebook)!r} does not exist")
     defaults = notebook_parameters(notebook)
     if "results_path" not in defaults:
-        raise ValueError(f"{notebook}: its parameters cell must define results_path (conventions.md) for a sweep")
+        raise ValueError(f"{notebook}: its parameters cell must define results_path (the results file a sweep reads) for a sweep")
     axes: dict[str, list[Any]] = {name: list(values) for name, values in grid.items()}
     if seeds is not None:
         if "seed" in axes:
@@ -453,7 +453,7 @@ def _check_results_text(text: str) -> str | None:
     except json.JSONDecodeError as exc:
         return f"the results file is not valid JSON ({exc})"
     if not isinstance(document, dict) or not isinstance(document.get("records"), list):
-        return "the results file has no 'records' list (conventions.md)"
+        return "the results file has no 'records' list (see kdwide.results)"
     if not all(isinstance(record, dict) for record in document["records"]):
         return "the results file's records are not all objects"
     return None

@@ -64,7 +64,7 @@ def sphere_inputs(seed: int, n: int, input_dim: int) -> np.ndarray:
 
 
 def centred_coefficients(seed: int, anchors: np.ndarray, *, remove_linear: bool = True) -> np.ndarray:
-    r"""Random expansion coefficients :math:`c` for a kernel-expansion teacher, centred (science note 1).
+    r"""Random expansion coefficients :math:`c` for a kernel-expansion teacher, centred (the book's pitfall 1, one-class teachers).
 
     A ReLU NTK has a large constant component, so :math:`\sum_j c_j \Theta(x, a_j)` with raw random
     :math:`c` has one sign almost everywhere. We project :math:`c` onto :math:`\sum_j c_j = 0` and, with
@@ -126,7 +126,7 @@ def expansion_norm(kernel_fn: Callable[[np.ndarray], np.ndarray], anchors: np.nd
 
 
 def class_balance(y_hard: np.ndarray) -> float:
-    """Share of label 1 in ``y_hard`` (print it for every generated task: science note 1)."""
+    """Share of label 1 in ``y_hard`` (print it for every generated task: the book's pitfall 1, one-class teachers)."""
     y_hard = np.asarray(y_hard)
     if y_hard.size == 0:
         raise ValueError("y_hard must not be empty")
