@@ -98,7 +98,7 @@ test-current: setup-current
 	$(CURRENT_BIN)/python -c "import jax, sys; print(f'current environment: python {sys.version.split()[0]}, jax {jax.__version__}')"
 	$(CURRENT_BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py
 	rm -rf _build/current
-	$(CURRENT_BIN)/python -m kdwide.book run --profile ci --out _build/current --require-claims
+	$(CURRENT_BIN)/python -m kdwide_book.book run --profile ci --out _build/current --require-claims
 	$(CURRENT_BIN)/python -m kdwide.device_check --scale small
 
 ## make device-check: paper-scale kernels on the default JAX device against stored float64 CPU values
@@ -152,11 +152,11 @@ endif
 ## make paper: every chapter at paper scale (profile="paper", meant for a GPU) into $(PAPER_DIR), committed
 ## notebooks untouched; executed notebooks, results files and timings.json there
 paper: setup
-	$(BIN)/python -m kdwide.book paper --out $(PAPER_DIR) --papermill-args "$(PAPERMILL_ARGS)"
+	$(BIN)/python -m kdwide_book.book paper --out $(PAPER_DIR) --papermill-args "$(PAPERMILL_ARGS)"
 
 ## make assignments: student notebooks (solution cells replaced by stubs) and the autograder in _build/assignments
 assignments: setup
-	$(BIN)/python -m kdwide.assignments build --out _build/assignments
+	$(BIN)/python -m kdwide_book.assignments build --out _build/assignments
 
 clean:
 	rm -rf _build

@@ -1,4 +1,4 @@
-"""Assignments (kdwide.assignments): student versions and the autograder.
+"""Assignments (kdwide_book.assignments): student versions and the autograder.
 
 The grading tests execute ``tests/data/assignment_fixture.ipynb`` (a tiny chapter-like notebook with two exercises:
 one solution cell with BEGIN/END SOLUTION lines under a ``{solution}`` dropdown, one inside a gated
@@ -14,8 +14,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from kdwide import assignments
-from kdwide.assignments import (
+from kdwide_book import assignments
+from kdwide_book.assignments import (
     STUB_MARKER,
     assignment_summary,
     build_assignments,
@@ -23,7 +23,7 @@ from kdwide.assignments import (
     strip_written_solutions,
     student_version,
 )
-from kdwide.book import chapter_notebooks
+from kdwide_book.book import chapter_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "data" / "assignment_fixture.ipynb"

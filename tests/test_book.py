@@ -1,4 +1,4 @@
-"""kdwide.book: chapter list, environment table, the Sphinx asset filter and the paper-profile runner."""
+"""kdwide_book.book: chapter list, environment table, the Sphinx asset filter and the paper-profile runner."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kdwide import book
-from kdwide.book import (
+from kdwide_book import book
+from kdwide_book.book import (
     chapter_notebooks,
     deduplicate_assets,
     environment_table,

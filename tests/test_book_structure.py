@@ -1,7 +1,7 @@
 """The shape every chapter notebook listed in _toc.yml must have.
 
 - the first code cell is tagged ``parameters`` and sets ``profile = "ci"`` and ``results_path = None``; the next code
-  cell validates the parameters and resolves the profile (``kdwide.parameters.resolve_profile``, which validates);
+  cell validates the parameters and resolves the profile (``kdwide_book.parameters.resolve_profile``, which validates);
 - the chapter ends with an "Exercises" section of 2-4 ``{exercise}`` directives, each with a label and a
   ``{solution}`` (or gated ``{solution-start}``) for that label behind a toggle (``:class: dropdown``);
 - code cells tagged ``solution`` (for ``make assignments``) sit inside a gated ``{solution-start}`` ...
@@ -19,8 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kdwide.assignments import SOLUTION_TAG, strip_written_solutions
-from kdwide.book import chapter_notebooks
+from kdwide_book.assignments import SOLUTION_TAG, strip_written_solutions
+from kdwide_book.book import chapter_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = chapter_notebooks(ROOT)
@@ -58,7 +58,7 @@ def test_parameters_cell_comes_first_and_is_validated(path: Path) -> None:
     assert code and "parameters" in code[0].metadata.get("tags", []), f"{path}: first code cell is not tagged 'parameters'"
     assert re.search(r'^profile = "ci"$', code[0].source, re.MULTILINE), f"{path}: parameters cell lacks profile = \"ci\""
     assert re.search(r"^results_path = None$", code[0].source, re.MULTILINE), f"{path}: parameters cell lacks results_path = None"
-    # resolve_profile validates every shared parameter (kdwide.parameters)
+    # resolve_profile validates every shared parameter (kdwide_book.parameters)
     assert len(code) > 1 and "resolve_profile(" in code[1].source, (
         f"{path}: the code cell after the parameters must validate them and resolve the profile (resolve_profile)")
 

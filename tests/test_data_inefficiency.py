@@ -8,7 +8,7 @@ import pytest
 import kdwide  # noqa: F401  (float64)
 from kdwide import data_inefficiency as di
 from kdwide import linearized as lin
-from kdwide.difficulty import circle_inputs, frequency_task, random_angles
+from kdwide.experiments.difficulty import circle_inputs, frequency_task, random_angles
 from kdwide.kernels import analytic_ntk
 from kdwide.tasks import centred_coefficients, kernel_expansion_logits, sphere_inputs
 

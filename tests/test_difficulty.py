@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import kdwide  # noqa: F401  (float64)
-from kdwide import difficulty as dif
+from kdwide.experiments import difficulty as dif
 from kdwide.kernels import analytic_ntk
 
 KERNEL = {"depth": 2, "activation": "relu", "w_std": math.sqrt(2.0), "b_std": 0.1}
@@ -86,13 +86,13 @@ def test_difficulty_records_and_claim_d2():
     assert set(records[0]) == {
         "experiment", "teacher", "frequency", "rho", "temperature", "stopping_time", "n_train", "seed", "data_inefficiency"
     }
-    d2 = dif.difficulty_claim(records, rho=1.0)
+    d2 = dif._difficulty_claim(records, rho=1.0)
     assert d2["holds"], d2["evidence"]
     correlations = dif.rank_correlations(records, knob="frequency", experiment="difficulty", rho=1.0)
     assert set(correlations) == {16, 32, 64} and all(s > 0.5 for s, _ in correlations.values())
     # the claim is computed from the records: reversing the knob reverses the verdict
     reversed_records = [{**r, "frequency": -r["frequency"]} for r in records]
-    assert not dif.difficulty_claim(reversed_records, rho=1.0)["holds"]
+    assert not dif._difficulty_claim(reversed_records, rho=1.0)["holds"]
 
 
 def test_soft_ratio_records_and_claim_d3():
@@ -100,14 +100,14 @@ def test_soft_ratio_records_and_claim_d3():
         seeds=[0, 1, 2], frequency=2, rho_values=[0.0, 0.5, 0.9, 1.0], temperature_values=[1.0, 4.0], **SMALL
     )
     assert len(records) == 3 * 4 * 2 * 3
-    claim = dif.soft_ratio_claim(records)
+    claim = dif._soft_ratio_claim(records)
     assert claim["holds"], claim["evidence"]
     mean = lambda **w: np.mean([r["data_inefficiency"] for r in records if all(r[k] == v for k, v in w.items())])  # noqa: E731
     assert mean(rho=1.0, n_train=64) < 0.05 < mean(rho=0.0, n_train=64)
     # note 4: a higher temperature down-weights the soft term (ρ/T), so at ρ = 0.5 the student is less efficient
     assert mean(rho=0.5, temperature=4.0, n_train=64) > mean(rho=0.5, temperature=1.0, n_train=64)
     flipped = [{**r, "rho": 1.0 - r["rho"]} for r in records]
-    assert not dif.soft_ratio_claim(flipped)["holds"]
+    assert not dif._soft_ratio_claim(flipped)["holds"]
 
 
 def test_early_stopping_records_and_claim_d3():
@@ -118,12 +118,12 @@ def test_early_stopping_records_and_claim_d3():
     assert len(records) == 3 * 3 * 2 * 3
     converged = [r for r in records if r["teacher"] == "converged"]
     assert converged and all(r["stopping_time"] is None for r in converged)
-    claim = dif.early_stopping_claim(records, rho=1.0)
+    claim = dif._early_stopping_claim(records, rho=1.0)
     assert claim["holds"], claim["evidence"]
     norms = {r["stopping_time"]: r["teacher_weight_change_norm"] for r in records if r["seed"] == 0}
     assert norms[1.0] < norms[100.0] < norms[None]
     reversed_records = [{**r, "stopping_time": -r["stopping_time"] if r["stopping_time"] else -1e9} for r in records]
-    assert not dif.early_stopping_claim(reversed_records, rho=1.0)["holds"]
+    assert not dif._early_stopping_claim(reversed_records, rho=1.0)["holds"]
 
 
 def test_rank_correlations_needs_matching_records_and_a_varying_knob():
@@ -136,11 +136,11 @@ def test_rank_correlations_needs_matching_records_and_a_varying_knob():
     statistic, p_value = dif.rank_correlations(constant, knob="frequency")[4]
     assert math.isnan(statistic) and math.isnan(p_value)
     flat = [{**r, "experiment": "difficulty"} for r in constant]
-    assert not dif.difficulty_claim(flat, rho=1.0)["holds"]
+    assert not dif._difficulty_claim(flat, rho=1.0)["holds"]
 
 
 def test_chapter_parameters_are_checked_by_name():
-    from kdwide.difficulty import check_chapter_parameters
+    from kdwide.experiments.difficulty import check_chapter_parameters
 
     good = dict(frequencies=[1, 2], stopping_times=[1.0, 10.0], n_candidates=8, n_teacher=8, frequency=2, teacher_scale=4.0)
     check_chapter_parameters(good)

@@ -6,8 +6,9 @@ from scipy.special import expit
 
 import kdwide  # noqa: F401  (float64)
 from kdwide import effective_logit, tasks
-from kdwide import imperfect_teacher as it
+from kdwide.experiments import imperfect_teacher as it
 from kdwide import linearized as lin
+from kdwide.metrics import best_soft_ratio
 
 
 def _feature_problem(seed, n=40, p=120, logit_scale=2.0, corruption=0.8):
@@ -149,8 +150,8 @@ def test_distillation_targets_grid():
 
 def test_best_soft_ratio_and_summary():
     rho = np.array([0.0, 0.5, 1.0])
-    assert it.best_soft_ratio(rho, np.array([0.2, 0.1, 0.1])) == 1.0  # ties go to the largest ρ
-    assert it.best_soft_ratio(rho, np.array([0.2, 0.1, 0.15])) == 0.5
+    assert best_soft_ratio(rho, np.array([0.2, 0.1, 0.1])) == 1.0  # ties go to the largest ρ
+    assert best_soft_ratio(rho, np.array([0.2, 0.1, 0.15])) == 0.5
     errors = np.array([[0.3, 0.1, 0.2], [0.3, 0.2, 0.2], [0.1, 0.2, 0.3]])
     summary = it.soft_ratio_summary(rho, errors)
     np.testing.assert_array_equal(summary.best_rho, [0.5, 1.0, 0.0])
@@ -301,27 +302,27 @@ def test_soft_ratio_table_summarizes_over_seeds(synthetic):
           and r["teacher_quality"] == 0.8 and r["temperature"] == 1.0] for s in (0, 1, 2)]
     )  # fmt: skip
     assert row["soft_student_error"] == pytest.approx(curves[:, -1].mean())
-    assert row["best_rho"] == it.best_soft_ratio(_RHO, curves.mean(axis=0))
+    assert row["best_rho"] == best_soft_ratio(_RHO, curves.mean(axis=0))
     assert row["seeds"] == 3
 
 
 def test_claims_are_computed_from_the_records_and_can_fail(synthetic, digits):
     records = synthetic + digits
-    claims = it.imperfect_teacher_claims(records)
+    claims = it.claims(records)
     assert set(claims) == {"I1", "I2", "I3"}
     assert claims["I2"]["holds"] and claims["I3"]["holds"]
     assert "synthetic T=1" in claims["I1"]["evidence"]
     broken = [dict(r) for r in records]
     target = next(r for r in broken if r["corrected_share"] is not None and r["rho"] == 0.3)
     target["corrected_share"] = 0.5
-    assert not it.imperfect_teacher_claims(broken)["I2"]["holds"]
+    assert not it.claims(broken)["I2"]["holds"]
     broken = [dict(r) for r in records]
     for r in broken:
         if r["cos_alpha_slope"] is not None and r["teacher_error"] > 0:
             r["cos_alpha_slope_finite_difference"] = r["cos_alpha_slope"] * (1 + 1e-3)
-    assert not it.imperfect_teacher_claims(broken)["I3"]["holds"]
+    assert not it.claims(broken)["I3"]["holds"]
     flat = [dict(r, student_error=0.1) for r in records]  # no ρ beats ρ = 1 anywhere
-    assert not it.imperfect_teacher_claims(flat)["I1"]["holds"]
+    assert not it.claims(flat)["I1"]["holds"]
 
 
 def test_check_design_names_the_bad_parameter():

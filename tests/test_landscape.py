@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from kdwide import landscape
+from kdwide.experiments import landscape
 
 SETTINGS = dict(n_test=400, input_dim=4, n_anchors=12, teacher_logit_scale=3.0, depth=2, activation="relu", w_std=1.4, b_std=0.1)
 
@@ -41,9 +41,9 @@ def test_claims_follow_the_records():
     risk_good = _rows("transfer_risk", lambda r, t: 0.2 - 0.1 * r)
     inefficiency_good = _rows("data_inefficiency", lambda r, t: 1.0 - r)
     error_good = _rows("student_error", lambda r, t: (r - 0.5) ** 2)
-    claims = landscape.landscape_claims(risk_good, inefficiency_good, error_good, n_train=8)
+    claims = landscape.claims(risk_good, inefficiency_good, error_good, n_train=8)
     assert all(c["holds"] for c in claims.values())
-    claims = landscape.landscape_claims(
+    claims = landscape.claims(
         _rows("transfer_risk", lambda r, t: 0.1 + 0.1 * r),
         _rows("data_inefficiency", lambda r, t: r),
         _rows("student_error", lambda r, t: 1.0 - r),

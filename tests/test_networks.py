@@ -96,11 +96,12 @@ def test_check_architecture_returns_plain_types():
 def test_kdwide_never_imports_tensorflow_or_neural_tangents():
     modules = ", ".join(
         f"kdwide.{name}"
-        for name in ("networks", "kernels", "training", "linearized", "grid", "risk_bound", "data_inefficiency",
-                     "difficulty", "imperfect_teacher", "landscape", "datasets", "results", "parameters", "device_check")
+        for name in ("networks", "kernels", "training", "linearized", "grid", "data_inefficiency", "datasets", "stats",
+                     "device_check", "experiments.discontinuity", "experiments.linearization", "experiments.risk_bound",
+                     "experiments.difficulty", "experiments.imperfect_teacher", "experiments.landscape")
     )
     code = (
-        f"import sys, kdwide, {modules}; "
+        f"import sys, kdwide, {modules}, kdwide_book.parameters, kdwide_book.results; "
         "loaded = sorted(m for m in ('tensorflow', 'neural_tangents', 'tf2jax') if m in sys.modules); "
         "assert not loaded, loaded"
     )

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from kdwide.parameters import resolve_profile, validate_parameter, validate_parameters
-from kdwide.results import claim, read_results, to_jsonable, write_results
+from kdwide_book.parameters import resolve_profile, validate_parameter, validate_parameters
+from kdwide.experiments import claim
+from kdwide_book.results import read_results, to_jsonable, write_results
 
 
 @pytest.mark.parametrize(

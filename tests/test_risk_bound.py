@@ -14,10 +14,11 @@ from scipy.optimize import minimize
 
 import kdwide  # noqa: F401  (float64)
 from kdwide import linearized as lin
-from kdwide import risk_bound as rb
+from kdwide import stats, tasks
+from kdwide.experiments import risk_bound as rb
 from kdwide.effective_logit import effective_logit
 from kdwide.kernels import analytic_ntk, analytic_ntk_diagonal
-from kdwide.networks import fully_connected_network
+from kdwide.networks import fully_connected_network, random_features
 from kdwide.tasks import centred_coefficients, sphere_inputs
 
 ARCHITECTURE = dict(depth=1, activation="relu", w_std=1.0, b_std=0.1)
@@ -27,7 +28,7 @@ DIAGONAL = functools.partial(analytic_ntk_diagonal, **ARCHITECTURE)
 
 def _task(seed, *, input_dim=3, n_train=128, n_test=2000, n_extra=3000):
     """Teacher, inputs and teacher logits, with the array shapes of ``SWEEP_SETTINGS`` (compiled kernels are reused)."""
-    teacher = rb.perfect_teacher(seed, kernel_fn=KERNEL, input_dim=input_dim, n_anchors=12, logit_scale=3.0)
+    teacher = tasks.perfect_teacher(seed, kernel_fn=KERNEL, input_dim=input_dim, n_anchors=12, logit_scale=3.0)
     x = sphere_inputs(seed + 100, n_train + n_test + n_extra, input_dim)
     z = teacher.logits(KERNEL, x)
     return teacher, x[:n_train], x[n_train : n_train + n_test], z[:n_train], z[n_train : n_train + n_test]
@@ -37,7 +38,7 @@ def _task(seed, *, input_dim=3, n_train=128, n_test=2000, n_extra=3000):
 
 
 def test_perfect_teacher_is_centred_scaled_and_its_norm_is_the_rkhs_norm():
-    teacher = rb.perfect_teacher(0, kernel_fn=KERNEL, input_dim=3, n_anchors=10, logit_scale=2.5)
+    teacher = tasks.perfect_teacher(0, kernel_fn=KERNEL, input_dim=3, n_anchors=10, logit_scale=2.5)
     assert abs(teacher.coefficients.sum()) < 1e-12
     np.testing.assert_allclose(teacher.coefficients @ teacher.anchors, 0, atol=1e-12)
     x = sphere_inputs(7, 20000, 3)
@@ -45,9 +46,9 @@ def test_perfect_teacher_is_centred_scaled_and_its_norm_is_the_rkhs_norm():
     kernel = np.asarray(KERNEL(teacher.anchors))
     assert teacher.oracle_norm == pytest.approx(np.sqrt(teacher.coefficients @ kernel @ teacher.coefficients), rel=1e-12)
     with pytest.raises(ValueError, match="logit_scale"):
-        rb.perfect_teacher(0, kernel_fn=KERNEL, input_dim=3, n_anchors=10, logit_scale=0.0)
+        tasks.perfect_teacher(0, kernel_fn=KERNEL, input_dim=3, n_anchors=10, logit_scale=0.0)
     with pytest.raises(ValueError, match="seed"):
-        rb.perfect_teacher(-1, kernel_fn=KERNEL, input_dim=3, n_anchors=10, logit_scale=1.0)
+        tasks.perfect_teacher(-1, kernel_fn=KERNEL, input_dim=3, n_anchors=10, logit_scale=1.0)
 
 
 def test_feature_angles_equal_explicit_vector_angles():
@@ -95,7 +96,7 @@ def _finite_width_problem(seed):
     params = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params)
     inputs = sphere_inputs(seed + 1, N_ANCHORS_FINITE + N_TRAIN_FINITE + N_TEST_FINITE, 3)
     split = np.cumsum([N_ANCHORS_FINITE, N_TRAIN_FINITE])
-    phi_anchor, phi_train, phi_test = np.split(rb.random_features(apply_fn, params, inputs), split)
+    phi_anchor, phi_train, phi_test = np.split(random_features(apply_fn, params, inputs), split)
     initial_anchor, initial_train, initial_test = np.split(np.asarray(apply_fn(params, inputs))[:, 0], split)
     coefficients = 3.0 * centred_coefficients(seed + 4, inputs[:N_ANCHORS_FINITE])
     return dict(apply_fn=apply_fn, params=params, inputs=inputs, c=coefficients, phi_anchor=phi_anchor,
@@ -133,13 +134,13 @@ def test_readout_zero_weight_change_cancels_the_initial_function_and_enters_alph
     teacher_train = phi_train @ oracle
     targets = rb.student_targets(teacher_train, (teacher_train > 0).astype(int), rho_values=[1.0, 0.3], temperature=1.0)
     kernel = phi_train @ phi_train.T
-    carried = rb.ZeroWeightChange(
+    carried = lin.ZeroWeightChange(
         initial_train=initial_train,
         oracle_inner=-float(c @ problem["initial_anchor"]),
         norm_squared=float(zero_change @ zero_change),
     )
     assert carried.oracle_inner == pytest.approx(oracle @ zero_change, rel=1e-10)
-    cosines = rb.student_oracle_cosine(
+    cosines = lin.student_oracle_cosine(
         lin.factorize_kernel(kernel), teacher_train, targets, oracle_norm=np.linalg.norm(oracle), zero_change=carried
     )
     for column in range(2):
@@ -156,11 +157,11 @@ def test_student_oracle_cosine_rejects_inconsistent_norm_and_zero_student():
     oracle = rng.standard_normal(30)
     teacher = phi.T @ oracle
     with pytest.raises(ValueError, match="inconsistent"):
-        rb.student_oracle_cosine(factorization, teacher, teacher, oracle_norm=1e-3 * np.linalg.norm(oracle))
+        lin.student_oracle_cosine(factorization, teacher, teacher, oracle_norm=1e-3 * np.linalg.norm(oracle))
     with pytest.raises(ValueError, match="zero"):
-        rb.student_oracle_cosine(factorization, teacher, np.zeros(8), oracle_norm=np.linalg.norm(oracle))
+        lin.student_oracle_cosine(factorization, teacher, np.zeros(8), oracle_norm=np.linalg.norm(oracle))
     with pytest.raises(ValueError, match="teacher_train"):
-        rb.student_oracle_cosine(factorization, teacher[:5], teacher, oracle_norm=1.0)
+        lin.student_oracle_cosine(factorization, teacher[:5], teacher, oracle_norm=1.0)
 
 
 # --- the bound --------------------------------------------------------------------------------------------------------
@@ -172,7 +173,7 @@ def test_bound_holds_point_by_point_on_one_sample(seed, input_dim):
     targets = rb.student_targets(z_train, (z_train > 0).astype(int), rho_values=[1.0, 0.7, 0.2, 0.0], temperature=1.5)
     factorization = lin.factorize_kernel(np.asarray(KERNEL(x_train)))
     student_test = np.asarray(KERNEL(x_test, x_train)) @ np.asarray(lin.solve(factorization, targets))
-    cosine = rb.student_oracle_cosine(factorization, z_train, targets, oracle_norm=teacher.oracle_norm)
+    cosine = lin.student_oracle_cosine(factorization, z_train, targets, oracle_norm=teacher.oracle_norm)
     angles = rb.feature_oracle_angles(z_test, np.asarray(DIAGONAL(x_test)), oracle_norm=teacher.oracle_norm)
     for column in range(targets.shape[1]):
         wrong = z_test * student_test[:, column] < 0
@@ -196,7 +197,7 @@ def sweeps():
 
 def test_bound_holds_with_independent_samples_within_monte_carlo_error(sweeps):
     records = [r for sweep in sweeps for r in sweep.records]
-    assert rb.claim_r2(records)["holds"]
+    assert rb._claim_r2(records)["holds"]
     assert sum(r["bound"] < 1 for r in records) > 0  # the check is not only against trivial bounds
 
 
@@ -335,7 +336,7 @@ def test_transfer_risk_sweep_records_and_claims(sweeps):
     assert all(np.isfinite(r["phuong_lampert_bound"]) for r in soft)
     assert all(np.isnan(r["phuong_lampert_bound"]) for r in result.records if r["rho"] == 0.0)
     assert soft[-1]["alpha_n"] < soft[0]["alpha_n"]  # R3: the pure-soft angle shrinks with n
-    verdict = rb.claim_r4(result.records)
+    verdict = rb._claim_r4(result.records)
     assert verdict["holds"], verdict["evidence"]
     again = rb.transfer_risk_sweep(1, input_dim=3, **SWEEP_SETTINGS)
     assert repr(again.records) == repr(result.records)  # explicit seeds: repeatable (repr: NaN == NaN)
@@ -347,35 +348,35 @@ def test_claims_fail_when_the_data_say_otherwise():
                     transfer_risk_standard_error=0.001, bound_standard_error=0.001)
     records = [record(s, 1.0, n, 0.1 / n, 1 / n) for s in (0, 1) for n in (10, 100)]
     records += [record(s, 0.0, n, 0.2 / n, 1 / n**0.5) for s in (0, 1) for n in (10, 100)]
-    assert rb.claim_r4(records)["holds"]
+    assert rb._claim_r4(records)["holds"]
     records[-1]["transfer_risk"] = 1e-6  # hard labels win on one seed at the largest n
-    assert not rb.claim_r4(records)["holds"]
-    assert rb.claim_r2(records)["holds"]
+    assert not rb._claim_r4(records)["holds"]
+    assert rb._claim_r2(records)["holds"]
     records[0]["bound"] = 0.001  # risk 0.01 far above the bound
-    assert not rb.claim_r2(records)["holds"]
+    assert not rb._claim_r2(records)["holds"]
 
 
 def test_loglog_slope_and_seed_summary():
     n = np.array([10.0, 100.0, 1000.0])
-    assert rb.loglog_slope(n, 3 * n**-0.7) == pytest.approx(-0.7)
+    assert stats.loglog_slope(n, 3 * n**-0.7) == pytest.approx(-0.7)
     with pytest.raises(ValueError, match="> 0"):
-        rb.loglog_slope(n, [1.0, 0.0, 1.0])
-    summary = rb.seed_summary([dict(rho=1.0, n_train=5, x=1.0), dict(rho=1.0, n_train=5, x=3.0)], "x")
+        stats.loglog_slope(n, [1.0, 0.0, 1.0])
+    summary = stats.seed_summary([dict(rho=1.0, n_train=5, x=1.0), dict(rho=1.0, n_train=5, x=3.0)], "x")
     assert summary[(1.0, 5)] == dict(mean=2.0, min=1.0, max=3.0, count=2)
 
 
 def test_fitted_slopes_skip_zero_means_and_claims_r3_r5(sweeps):
     records = [dict(rho=1.0, n_train=n, seed=0, x=v) for n, v in ((10, 1.0), (100, 0.1), (1000, 0.0))]
-    assert rb.fitted_slopes(records, "x")[1.0] == (pytest.approx(-1.0), 2)
+    assert stats.fitted_slopes(records, "x")[1.0] == (pytest.approx(-1.0), 2)
     for sweep in sweeps:
-        assert rb.claim_r3(sweep.records)["holds"]
+        assert rb._claim_r3(sweep.records)["holds"]
     records = [r for sweep in sweeps for r in sweep.records]
-    verdict = rb.claim_r5(records)
+    verdict = rb._claim_r5(records)
     assert verdict["holds"], verdict["evidence"]
     broken = [dict(r, alpha_n=r["min_sample_angle"] + 0.1) if r["rho"] == 1.0 else r for r in records]
-    assert not rb.claim_r3(broken)["holds"]
+    assert not rb._claim_r3(broken)["holds"]
     broken = [dict(r, phuong_lampert_bound=0.0) if r["rho"] == 1.0 else r for r in records]
-    assert not rb.claim_r5(broken)["holds"]
+    assert not rb._claim_r5(broken)["holds"]
 
 
 def test_check_chapter_parameters_names_the_bad_parameter():

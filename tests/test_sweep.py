@@ -1,4 +1,4 @@
-"""Tests of the sweep runner (kdwide.sweep, `kdwide sweep`): parsing and planning without execution, then real
+"""Tests of the sweep runner (kdwide_book.sweep, `kdwide sweep`): parsing and planning without execution, then real
 papermill sweeps of the tiny fixture notebook tests/data/sweep_fixture.ipynb (local processes, a Dask LocalCluster,
 interruption by SIGINT and SIGKILL, a failing point)."""
 
@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from kdwide.cli import main
-from kdwide.results import read_results
-from kdwide.sweep import (
+from kdwide_book.cli import main
+from kdwide_book.results import read_results
+from kdwide_book.sweep import (
     execute_point,
     notebook_parameters,
     parse_grid,
@@ -146,7 +146,7 @@ def test_dry_run_lists_points(tmp_path, capsys):
 
 
 def test_sweep_table_keeps_swept_values_that_records_reuse(tmp_path):
-    from kdwide.results import write_results
+    from kdwide_book.results import write_results
 
     points = plan_sweep(FIXTURE, {"rho": [0.25, 0.5], "temperature": [1]})
     for point in points:  # records carry their own rho (an inner grid) but the swept temperature
@@ -242,7 +242,7 @@ def test_dask_cluster_gives_the_same_table(local_sweep, tmp_path):
 
 
 def _start_cli(out: Path, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "kdwide.cli", "sweep", str(FIXTURE), "-p", "rho", "0.25,0.5,0.75"]
+    command = [sys.executable, "-m", "kdwide_book.cli", "sweep", str(FIXTURE), "-p", "rho", "0.25,0.5,0.75"]
     command += ["-p", "sleep_seconds", "0.5", "--out", str(out), "--no-progress", *extra]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -350,7 +350,7 @@ def test_failing_point_does_not_stop_the_others(tmp_path, capsys):
 
 
 def test_execute_point_reports_a_notebook_that_writes_no_results(tmp_path):
-    from kdwide.sweep import PointTask
+    from kdwide_book.sweep import PointTask
 
     document = json.loads(FIXTURE.read_text())
     document["cells"] = [cell for cell in document["cells"] if "write_results(results_path" not in "".join(cell["source"])]

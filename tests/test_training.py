@@ -14,9 +14,9 @@ from kdwide.effective_logit import effective_logit
 from kdwide.kernels import empirical_ntk
 from kdwide.losses import kd_loss
 from kdwide.networks import fully_connected_network
+from kdwide.experiments.linearization import linearization_records
 from kdwide.training import (
     _progress_enabled,
-    linearization_records,
     loss_curvature_bound,
     relative_weight_change,
     stable_learning_rate,

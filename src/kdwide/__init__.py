@@ -18,15 +18,15 @@ of the paper:
 - :mod:`kdwide.grid`: a whole ρ×T grid of students on one factorized kernel.
 - :mod:`kdwide.tasks`: inputs, teachers and labels (generated).
 - :mod:`kdwide.metrics`: measurements on logits and weight changes.
-- :mod:`kdwide.risk_bound`: Result 1, the transfer risk bound (R1–R5): oracle angle, p(β), hard-label limit.
+- :mod:`kdwide.experiments.risk_bound`: Result 1, the transfer risk bound (R1–R5): oracle angle, p(β), hard-label limit.
 - :mod:`kdwide.data_inefficiency`: Result 2's metric (D1): closed-form one-sample weight change, I(n).
-- :mod:`kdwide.difficulty`: Result 2's experiments (D2, D3): frequency tasks, early-stopped teachers, ρ×T grid.
-- :mod:`kdwide.imperfect_teacher`: Result 3, imperfect teachers (I1–I3): flip ratio, slope of cos α, best ρ.
+- :mod:`kdwide.experiments.difficulty`: Result 2's experiments (D2, D3): frequency tasks, early-stopped teachers, ρ×T grid.
+- :mod:`kdwide.experiments.imperfect_teacher`: Result 3, imperfect teachers (I1–I3): flip ratio, slope of cos α, best ρ.
 - :mod:`kdwide.datasets`: real data (bundled digits; MNIST from local files), never downloaded.
-- :mod:`kdwide.landscape`: Results 1–3 over the ρ×T plane (chapter 6).
-- :mod:`kdwide.parameters`, :mod:`kdwide.results`: chapter parameters and results files.
-- :mod:`kdwide.sweep` (``kdwide sweep``): resumable papermill sweeps over chapters, local or on Dask.
-- :mod:`kdwide.notebooks`, :mod:`kdwide.book`, :mod:`kdwide.assignments`: executing chapters, the book's
+- :mod:`kdwide.experiments.landscape`: Results 1–3 over the ρ×T plane (chapter 6).
+- :mod:`kdwide_book.parameters`, :mod:`kdwide_book.results`: chapter parameters and results files.
+- :mod:`kdwide_book.sweep` (``kdwide sweep``): resumable papermill sweeps over chapters, local or on Dask.
+- :mod:`kdwide_book.notebooks`, :mod:`kdwide_book.book`, :mod:`kdwide_book.assignments`: executing chapters, the book's
   Sphinx extension, and student versions with an autograder.
 """
 

@@ -40,7 +40,12 @@ __all__ = [
     "weight_change_inner",
     "weight_change_norm",
     "weight_change_cosine",
+    "ZeroWeightChange",
+    "student_oracle_cosine",
 ]
+
+_COSINE_SLACK = 1e-8
+"""Cosines may exceed 1 by round-off only; more than this means inconsistent inputs (ValueError)."""
 
 
 class KernelFactorization(NamedTuple):
@@ -216,3 +221,85 @@ def weight_change_cosine(factorization: KernelFactorization, delta_a: jnp.ndarra
     if np.any(np.asarray(norm_a) == 0) or np.any(np.asarray(norm_b) == 0):
         raise ValueError("a weight change is zero: its angle is undefined")
     return jnp.clip(inner / (norm_a * norm_b), -1.0, 1.0)
+
+
+
+class ZeroWeightChange(NamedTuple):
+    r"""A non-zero :math:`\Delta w_z` (random initial function), through the three numbers the kernel algebra needs.
+
+    Attributes:
+      initial_train: :math:`f(X; w_0) = -\phi(X)^\top\Delta w_z` on the training inputs, shape ``(n,)``.
+      oracle_inner: :math:`\langle \Delta w_* - \Delta w_z, \Delta w_z\rangle` (for a kernel-expansion oracle
+        :math:`\phi(A)c` this is :math:`-c^\top f(A; w_0)`).
+      norm_squared: :math:`\|\Delta w_z\|^2`.
+    """
+
+    initial_train: np.ndarray
+    oracle_inner: float
+    norm_squared: float
+
+
+def student_oracle_cosine(
+    factorization: KernelFactorization,
+    teacher_train: np.ndarray,
+    target_train: np.ndarray,
+    *,
+    oracle_norm: float,
+    zero_change: ZeroWeightChange | None = None,
+) -> np.ndarray:
+    r"""Cosine of the unfolded angle :math:`\alpha_n` between :math:`\Delta w_* - \Delta w_z` and :math:`\Delta\hat w - \Delta w_z`.
+
+    With :math:`\Delta w_z = 0` (default; :math:`f(\cdot; w_0) = 0`):
+    :math:`\cos\alpha_n = z_t(X)^\top\Theta^{-1}z / (\|\Delta w_* \|\sqrt{z^\top\Theta^{-1}z})`, ``z`` the targets.
+    With a :class:`ZeroWeightChange`, :math:`\Delta z = z - f(X; w_0)` and
+
+    .. math::
+
+        \langle u, v\rangle = z_t(X)^\top\Theta^{-1}\Delta z - \langle u, \Delta w_z\rangle, \qquad
+        \|v\|^2 = \Delta z^\top\Theta^{-1}\Delta z + 2 f(X; w_0)^\top\Theta^{-1}\Delta z + \|\Delta w_z\|^2 .
+
+    Args:
+      factorization: of Θ(X, X), size n.
+      teacher_train: :math:`z_t(X) = \phi(X)^\top(\Delta w_* - \Delta w_z)`, shape ``(n,)``.
+      target_train: the student's targets (effective logits, or the hard-label direction), ``(n,)`` or ``(n, k)``.
+      oracle_norm: :math:`\|\Delta w_* - \Delta w_z\|` > 0.
+      zero_change: optional :class:`ZeroWeightChange`.
+
+    Returns:
+      Scalar or ``(k,)`` cosines in [-1, 1].
+
+    Raises:
+      ValueError: shapes, a zero student weight change, or a cosine beyond ±1 by more than round-off (inconsistent
+        ``oracle_norm``).
+    """
+    teacher_train = jnp.asarray(teacher_train, jnp.float64)
+    target_train = jnp.asarray(target_train, jnp.float64)
+    if teacher_train.shape != (factorization.size,):
+        raise ValueError(f"teacher_train must have shape ({factorization.size},), got {teacher_train.shape}")
+    if target_train.ndim not in (1, 2) or target_train.shape[0] != factorization.size:
+        raise ValueError(
+            f"target_train must have shape ({factorization.size},) or ({factorization.size}, k), got {target_train.shape}"
+        )
+    check_finite(teacher_train, "teacher_train")
+    check_finite(target_train, "target_train")
+    if not (np.isfinite(oracle_norm) and oracle_norm > 0):
+        raise ValueError(f"oracle_norm must be finite and > 0, got {oracle_norm!r}")
+    initial = jnp.zeros(factorization.size) if zero_change is None else jnp.asarray(zero_change.initial_train, float)
+    if initial.shape != (factorization.size,):
+        raise ValueError(f"zero_change.initial_train must have shape ({factorization.size},), got {initial.shape}")
+    residual = target_train - (initial[:, None] if target_train.ndim == 2 else initial)
+    coefficients = solve(factorization, residual)
+    inner = teacher_train @ coefficients
+    norm_squared = jnp.sum(residual * coefficients, axis=0)
+    if zero_change is not None:
+        if not (np.isfinite(zero_change.norm_squared) and zero_change.norm_squared >= 0):
+            raise ValueError("zero_change.norm_squared must be finite and >= 0")
+        inner = inner - zero_change.oracle_inner
+        norm_squared = norm_squared + 2 * (initial @ coefficients) + zero_change.norm_squared
+    norm_squared = np.asarray(norm_squared, float)
+    if np.any(norm_squared <= 0):
+        raise ValueError("the student's weight change (minus the zero weight change) is zero: alpha_n is undefined")
+    cosine = np.asarray(inner, float) / (oracle_norm * np.sqrt(norm_squared))
+    if np.any(np.abs(cosine) > 1 + _COSINE_SLACK):
+        raise ValueError(f"|cos alpha_n| = {np.abs(cosine).max():.6g} > 1: oracle_norm is inconsistent with the kernel")
+    return np.clip(cosine, -1.0, 1.0)

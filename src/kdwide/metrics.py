@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from kdwide.validation import check_hard_labels, check_same_shape
 
-__all__ = ["label_change_jumps", "discontinuity_records", "transfer_risk", "folded_angle", "classification_error"]
+__all__ = ["best_soft_ratio", "classification_error", "folded_angle", "label_change_jumps", "transfer_risk"]
 
 
 def label_change_jumps(z: np.ndarray, y_hard: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -29,41 +31,6 @@ def label_change_jumps(z: np.ndarray, y_hard: np.ndarray) -> tuple[np.ndarray, n
     indices = np.flatnonzero(changes)
     other = steps[~changes]
     return indices, steps[indices], float(other.max()) if other.size else 0.0
-
-
-def discontinuity_records(
-    z_teacher: np.ndarray, y_hard: np.ndarray, *, rho_values, temperature_values
-) -> list[dict]:
-    r"""C1 on a 1-D slice: for every (ρ, T), the effective logits' jumps at the label changes.
-
-    Args:
-      z_teacher, y_hard: teacher logits and labels on an ordered grid, shape ``(m,)``.
-      rho_values, temperature_values: sequences of soft ratios in (0, 1] and temperatures > 0.
-
-    Returns:
-      One record per (ρ, T): ``rho``, ``temperature``, ``smallest_jump`` (smallest jump at a label
-      change), ``largest_other_step`` (largest step elsewhere), ``jump_ratio`` (their ratio) and
-      ``max_stationarity_residual`` (max |dℓ/dẑ| at the effective logits, cancellation-free form).
-    """
-    from kdwide.effective_logit import effective_logit, stationarity_residual
-
-    records = []
-    for rho in rho_values:
-        for temperature in temperature_values:
-            z = np.asarray(effective_logit(z_teacher, y_hard, rho=rho, temperature=temperature))
-            _, jumps, other = label_change_jumps(z, y_hard)
-            residual = stationarity_residual(z, z_teacher, y_hard, rho=rho, temperature=temperature)
-            records.append(
-                {
-                    "rho": float(rho),
-                    "temperature": float(temperature),
-                    "smallest_jump": float(jumps.min()) if jumps.size else 0.0,
-                    "largest_other_step": other,
-                    "jump_ratio": float(jumps.min() / other) if jumps.size and other > 0 else float("inf"),
-                    "max_stationarity_residual": float(np.abs(residual).max()),
-                }
-            )
-    return records
 
 
 def transfer_risk(z_teacher: np.ndarray, z_student: np.ndarray) -> float:
@@ -96,3 +63,17 @@ def folded_angle(cosine: np.ndarray) -> np.ndarray:
     if np.any(np.isnan(cosine)) or np.any(np.abs(cosine) > 1 + 1e-12):
         raise ValueError("cosine must lie in [-1, 1] (no NaN)")
     return np.arccos(np.clip(np.abs(cosine), 0.0, 1.0))
+
+
+def best_soft_ratio(rho_values: Sequence[float], errors: np.ndarray) -> np.ndarray:
+    """ρ with the smallest error along axis 0 of ``errors`` (``(R, ...)``); ties go to the largest ρ.
+
+    Returns an array of shape ``errors.shape[1:]`` (a float for 1-D ``errors``).
+    """
+    rho_values = np.asarray(rho_values, float)
+    errors = np.asarray(errors, float)
+    if rho_values.ndim != 1 or errors.shape[:1] != rho_values.shape:
+        raise ValueError(f"errors must have shape ({rho_values.size}, ...), got {errors.shape}")
+    order = np.argsort(-rho_values, kind="stable")  # largest ρ first, so argmin's first hit wins ties
+    best = rho_values[order][np.argmin(errors[order], axis=0)]
+    return best

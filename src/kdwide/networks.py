@@ -24,9 +24,12 @@ parameters and the random draws are those of ``stax.serial(Dense, Relu, ..., Den
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from kdwide.kernels import analytic_nngp, analytic_ntk
 from kdwide.validation import ACTIVATIONS, check_architecture, check_positive_int
@@ -35,6 +38,7 @@ __all__ = [
     "ACTIVATIONS",
     "check_architecture",
     "fully_connected_network",
+    "random_features",
 ]
 
 _ACTIVATION_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -115,3 +119,22 @@ def fully_connected_network(
         return kernel(x1, x2, depth=depth, activation=activation, w_std=w_std, b_std=b_std)
 
     return init_fn, apply_fn, kernel_fn
+
+
+def random_features(apply_fn: Callable, params: Any, x: np.ndarray) -> np.ndarray:
+    r"""Explicit random features :math:`\phi(x) = \partial_w f(x; w_0)` of a finite network, one row per input.
+
+    For cross-checks of the kernel algebra on small networks (it materializes an ``(n, P)`` matrix).
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (n, 1)`` (e.g. from :func:`kdwide.networks.fully_connected_network`).
+      params: parameter pytree :math:`w_0`.
+      x: inputs ``(n, d)``.
+
+    Returns:
+      ``(n, P)`` float64 Jacobian; columns in the order of ``jax.flatten_util.ravel_pytree(params)``.
+    """
+    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
+    flat, unravel = ravel_pytree(params)
+    x = jnp.asarray(x, jnp.float64)
+    return np.asarray(jax.jacobian(lambda w: apply_fn(unravel(w), x)[:, 0])(flat))

@@ -5,9 +5,10 @@ Every generator takes explicit seeds or PRNG keys and prints nothing; chapters p
 
 from __future__ import annotations
 
-import numpy as np
-
 from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from kdwide.validation import check_finite, check_positive_int
 
@@ -18,7 +19,12 @@ __all__ = [
     "kernel_expansion_logits",
     "expansion_norm",
     "class_balance",
+    "PerfectTeacher",
+    "perfect_teacher",
 ]
+
+KernelFn = Callable[..., Any]
+"""``kernel_fn(x1, x2=None) -> (n1, n2)`` kernel matrix (``x2=None``: the square kernel with exact diagonal)."""
 
 
 def slice_task(
@@ -131,3 +137,74 @@ def class_balance(y_hard: np.ndarray) -> float:
     if y_hard.size == 0:
         raise ValueError("y_hard must not be empty")
     return float(np.mean(y_hard == 1))
+
+
+
+class PerfectTeacher(NamedTuple):
+    """A kernel-expansion teacher :math:`z_t(x) = \\sum_j c_j\\Theta(x, a_j)` (oracle :math:`\\Delta w_* - \\Delta w_z = \\phi(A)c`).
+
+    Attributes:
+      anchors: ``(m, d)`` anchor points on the sphere.
+      coefficients: ``(m,)`` expansion coefficients ``c`` (centred, scaled to the requested logit scale).
+      oracle_norm: :math:`\\|\\Delta w_* - \\Delta w_z\\| = \\sqrt{c^\\top\\Theta(A, A)c}`.
+    """
+
+    anchors: np.ndarray
+    coefficients: np.ndarray
+    oracle_norm: float
+
+    def logits(self, kernel_fn: KernelFn, x: np.ndarray) -> np.ndarray:
+        """Teacher logits :math:`z_t(x)` on ``x`` of shape ``(n, d)``; returns ``(n,)``."""
+        return kernel_expansion_logits(kernel_fn, x, self.anchors, self.coefficients)
+
+
+def _sub_seeds(seed: int, count: int) -> list[int]:
+    """``count`` independent integer seeds derived from ``seed`` (NumPy ``SeedSequence``)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return [int(s) for s in np.random.SeedSequence(int(seed)).generate_state(count)]
+
+
+def perfect_teacher(
+    seed: int,
+    *,
+    kernel_fn: KernelFn,
+    input_dim: int,
+    n_anchors: int,
+    logit_scale: float,
+    remove_linear: bool = True,
+    n_calibration: int = 4096,
+) -> PerfectTeacher:
+    r"""Draw a perfect teacher in the random-feature space of ``kernel_fn``.
+
+    Anchors are uniform on :math:`S^{d-1}`; coefficients are centred (the book's pitfall 1, one-class teachers: no constant and, with
+    ``remove_linear``, no linear part, so both classes occur and the boundary is curved) and then scaled so that the
+    root-mean-square teacher logit over ``n_calibration`` uniform inputs equals ``logit_scale`` (the scale matters for
+    ρ < 1 only: the effective logits are not scale-equivariant).
+
+    Args:
+      seed: integer seed (anchors, coefficients and calibration inputs get independent streams).
+      kernel_fn: the student's kernel, ``kernel_fn(x1, x2=None)``.
+      input_dim: :math:`d` (≥ 2).
+      n_anchors: :math:`m` (> d + 1 with ``remove_linear``, > 1 without).
+      logit_scale: RMS teacher logit, finite and > 0.
+      remove_linear: also remove the linear part of the expansion.
+      n_calibration: number of inputs for the scale.
+
+    Returns:
+      :class:`PerfectTeacher`.
+    """
+    check_positive_int(input_dim, "input_dim", minimum=2)
+    check_positive_int(n_anchors, "n_anchors", minimum=2)
+    check_positive_int(n_calibration, "n_calibration")
+    if not (np.isfinite(logit_scale) and logit_scale > 0):
+        raise ValueError(f"logit_scale must be finite and > 0, got {logit_scale!r}")
+    anchor_seed, coefficient_seed, calibration_seed = _sub_seeds(seed, 3)
+    anchors = sphere_inputs(anchor_seed, n_anchors, input_dim)
+    coefficients = centred_coefficients(coefficient_seed, anchors, remove_linear=remove_linear)
+    calibration = sphere_inputs(calibration_seed, n_calibration, input_dim)
+    rms = float(np.sqrt(np.mean(kernel_expansion_logits(kernel_fn, calibration, anchors, coefficients) ** 2)))
+    if not rms > 0:
+        raise ValueError("the teacher's logits vanish on the calibration inputs: choose other anchors (seed)")
+    coefficients = coefficients * (logit_scale / rms)
+    return PerfectTeacher(anchors, coefficients, expansion_norm(kernel_fn, anchors, coefficients))

@@ -33,11 +33,8 @@ import numpy as np
 from jax import lax
 from tqdm import tqdm  # the plain bar: tqdm.auto warns inside notebooks without ipywidgets
 
-from kdwide import linearized
-from kdwide.effective_logit import effective_logit, stationarity_residual
-from kdwide.kernels import analytic_ntk, empirical_ntk
+from kdwide.effective_logit import stationarity_residual
 from kdwide.losses import kd_loss
-from kdwide.networks import fully_connected_network
 from kdwide.validation import (
     check_finite,
     check_hard_labels,
@@ -48,7 +45,6 @@ from kdwide.validation import (
 
 __all__ = [
     "TrainingResult",
-    "linearization_records",
     "loss_curvature_bound",
     "relative_weight_change",
     "stable_learning_rate",
@@ -259,100 +255,3 @@ def relative_weight_change(params: Any, initial_params: Any) -> float:
     return float(jnp.sqrt(_squared_norm(change) / _squared_norm(initial_params)))
 
 
-def _root_mean_square(values) -> float:
-    return float(jnp.sqrt(jnp.mean(jnp.square(values))))
-
-
-def linearization_records(
-    *,
-    x_train: jax.Array,
-    x_test: jax.Array,
-    z_teacher: jax.Array,
-    y_hard: jax.Array,
-    width: int,
-    depth: int,
-    activation: str,
-    w_std: float,
-    b_std: float,
-    seed: int,
-    rho_values: list[float],
-    temperature_values: list[float],
-    tolerance: float = 1e-6,
-    max_steps: int = 100_000,
-    progress: bool | None = None,
-) -> list[dict[str, Any]]:
-    r"""Train one finite network per (ρ, T) on the KD loss and compare it with its linearization (claim C2).
-
-    The network of :func:`kdwide.networks.fully_connected_network` is initialized with
-    ``jax.random.PRNGKey(seed)``; the same :math:`w_0` serves every (ρ, T). For each pair it is trained by
-    :func:`train_student` (step size :func:`stable_learning_rate` of the empirical NTK at :math:`w_0`) until
-    C1 holds to ``tolerance``, and compared on ``x_test`` with the converged linearized student
-    :math:`f(x; w_0) + \Theta(x, X)\Theta^{-1}(z_{s,\mathrm{eff}} - f(X; w_0))` built from the empirical NTK
-    :math:`\hat\Theta` at :math:`w_0` and from the analytic NTK :math:`\Theta` (same :math:`f(\cdot; w_0)`).
-
-    Args:
-      x_train: ``(N, d)``; x_test: ``(M, d)``; z_teacher, y_hard: ``(N,)`` teacher logits and labels.
-      width, depth, activation, w_std, b_std: the network.
-      seed: integer ≥ 0 for the initialization.
-      rho_values, temperature_values: the (ρ, T) grid (every pair is trained); ρ in (0, 1].
-      tolerance, max_steps, progress: passed to :func:`train_student`.
-
-    Returns:
-      One record (dict) per (ρ, T) with keys ``width, depth, seed, rho, temperature, steps, converged,
-      max_stationarity_residual, test_gap_empirical, test_gap_analytic`` (root-mean-square difference of
-      test logits between the trained network and the two linearized predictions), ``test_change_scale``
-      (RMS of the predicted test-logit change, for scale), ``train_gap`` (max |f(X; w) − z_eff|),
-      ``relative_weight_change`` (:math:`\|\Delta w\|/\|w_0\|`), ``weight_change_norm`` (measured
-      :math:`\|\Delta w\|`), ``predicted_weight_change_norm`` (:math:`\sqrt{\Delta z^\top\hat\Theta^{-1}\Delta z}`) and
-      ``kernel_distance`` (:math:`\|\hat\Theta - \Theta\|_F / \|\Theta\|_F` on the training inputs).
-    """
-    check_positive_int(seed, "seed", minimum=0)
-    _check_trainable_soft_ratio(rho_values, "rho_values")  # before any kernel is computed
-    architecture = dict(activation=activation, w_std=w_std, b_std=b_std)
-    init_fn, apply_fn, _ = fully_connected_network(depth=depth, width=width, **architecture)
-    x_train, x_test = jnp.asarray(x_train, jnp.float64), jnp.asarray(x_test, jnp.float64)
-    _, initial = init_fn(jax.random.PRNGKey(int(seed)), x_train.shape)
-    grid = np.meshgrid(np.asarray(rho_values, np.float64), np.asarray(temperature_values, np.float64), indexing="ij")
-    rho_grid, temperature_grid = (g.ravel() for g in grid)
-    targets = effective_logit(
-        jnp.asarray(z_teacher)[:, None], jnp.asarray(y_hard)[:, None], rho=rho_grid, temperature=temperature_grid
-    )
-    initial_train, initial_test = _logits(apply_fn, initial, x_train), _logits(apply_fn, initial, x_test)
-    empirical_train = empirical_ntk(apply_fn, initial, x_train, **architecture)
-    analytic_train = analytic_ntk(x_train, depth=depth, **architecture)
-    factorization = linearized.factorize_kernel(empirical_train)
-    predictions = {
-        "empirical": linearized.converged_outputs(
-            factorization, empirical_ntk(apply_fn, initial, x_test, x_train, **architecture),
-            initial_train, initial_test, targets,
-        ),
-        "analytic": linearized.converged_outputs(
-            linearized.factorize_kernel(analytic_train), analytic_ntk(x_test, x_train, depth=depth, **architecture),
-            initial_train, initial_test, targets,
-        ),
-    }
-    predicted_norms = linearized.weight_change_norm(factorization, targets - initial_train[:, None])
-    kernel_distance = float(jnp.linalg.norm(empirical_train - analytic_train) / jnp.linalg.norm(analytic_train))
-    records = []
-    for column, (rho, temperature) in enumerate(zip(rho_grid.tolist(), temperature_grid.tolist())):
-        rate = stable_learning_rate(empirical_train, rho=rho, temperature=temperature)
-        result = train_student(
-            apply_fn, initial, x_train, z_teacher, y_hard, rho=rho, temperature=temperature, learning_rate=rate,
-            tolerance=tolerance, max_steps=max_steps, progress=progress,
-        )
-        trained_test = _logits(apply_fn, result.params, x_test)
-        change = jax.tree_util.tree_map(lambda a, b: a - b, result.params, initial)
-        records.append(dict(
-            width=int(width), depth=int(depth), seed=int(seed), rho=rho, temperature=temperature,
-            steps=result.steps, converged=result.converged,
-            max_stationarity_residual=result.max_stationarity_residual,
-            test_gap_empirical=_root_mean_square(trained_test - predictions["empirical"][:, column]),
-            test_gap_analytic=_root_mean_square(trained_test - predictions["analytic"][:, column]),
-            test_change_scale=_root_mean_square(predictions["empirical"][:, column] - initial_test),
-            train_gap=float(jnp.max(jnp.abs(_logits(apply_fn, result.params, x_train) - targets[:, column]))),
-            relative_weight_change=relative_weight_change(result.params, initial),
-            weight_change_norm=float(jnp.sqrt(_squared_norm(change))),
-            predicted_weight_change_norm=float(predicted_norms[column]),
-            kernel_distance=kernel_distance,
-        ))
-    return records

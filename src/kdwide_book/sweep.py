@@ -2,7 +2,7 @@
 
 A sweep runs one notebook at every point of a grid (the Cartesian product of the values given per
 parameter, seeds last) with ``results_path`` set, and gathers the ``records`` of every results file
-(:mod:`kdwide.results`) into one tidy table. The command line is ``kdwide sweep`` (:mod:`kdwide.cli`);
+(:mod:`kdwide_book.results`) into one tidy table. The command line is ``kdwide sweep`` (:mod:`kdwide_book.cli`);
 :func:`run_sweep` is the same thing as a function.
 
 Out folder layout::
@@ -58,8 +58,8 @@ from typing import Any
 import nbformat
 import pandas as pd
 
-from kdwide.parameters import validate_parameter
-from kdwide.results import atomic_write_text, package_versions, read_results, temporary_path, to_jsonable
+from kdwide_book.parameters import validate_parameter
+from kdwide_book.results import atomic_write_text, package_versions, read_results, temporary_path, to_jsonable
 from kdwide.validation import check_positive_int
 
 __all__ = [
@@ -284,7 +284,7 @@ def plan_sweep(
       The points of the Cartesian product, in grid order (first parameter slowest, seeds fastest).
 
     Raises:
-      ValueError: unknown parameter name, a value the shared rules (:func:`kdwide.parameters.validate_parameter`)
+      ValueError: unknown parameter name, a value the shared rules (:func:`kdwide_book.parameters.validate_parameter`)
         reject, a list-valued parameter given a scalar, an empty axis, or a value given twice.
     """
     notebook = Path(notebook)
@@ -453,7 +453,7 @@ def _check_results_text(text: str) -> str | None:
     except json.JSONDecodeError as exc:
         return f"the results file is not valid JSON ({exc})"
     if not isinstance(document, dict) or not isinstance(document.get("records"), list):
-        return "the results file has no 'records' list (see kdwide.results)"
+        return "the results file has no 'records' list (see kdwide_book.results)"
     if not all(isinstance(record, dict) for record in document["records"]):
         return "the results file's records are not all objects"
     return None

@@ -57,14 +57,15 @@ import numpy as np
 
 from kdwide.effective_logit import effective_logit, effective_logit_rho_derivative, student_targets
 from kdwide.linearized import (
+    student_oracle_cosine,
     KernelFactorization,
     converged_outputs,
     factorize_kernel,
     weight_change_inner,
     weight_change_norm,
 )
-from kdwide.metrics import classification_error
-from kdwide.risk_bound import student_oracle_cosine
+from kdwide.experiments import claim
+from kdwide.metrics import best_soft_ratio, classification_error
 from kdwide.tasks import centred_coefficients, expansion_norm, sphere_inputs
 from kdwide.validation import (
     check_finite,
@@ -91,13 +92,14 @@ __all__ = [
     "distillation_targets",
     "distilled_student_logits",
     "prediction_errors",
-    "best_soft_ratio",
     "SoftRatioSummary",
     "soft_ratio_summary",
     "synthetic_records",
     "real_data_records",
     "soft_ratio_table",
-    "imperfect_teacher_claims",
+    "claims",
+    "SLOPE_RELATIVE_TOLERANCE",
+    "PERFECT_SLOPE_TOLERANCE",
     "check_design",
 ]
 
@@ -515,20 +517,6 @@ def prediction_errors(logits: np.ndarray, y_hard: np.ndarray) -> np.ndarray:
     return np.mean((logits > 0) != truth, axis=0)
 
 
-def best_soft_ratio(rho_values: Sequence[float], errors: np.ndarray) -> np.ndarray:
-    """ρ with the smallest error along axis 0 of ``errors`` (``(R, ...)``); ties go to the largest ρ.
-
-    Returns an array of shape ``errors.shape[1:]`` (a float for 1-D ``errors``).
-    """
-    rho_values = np.asarray(rho_values, float)
-    errors = np.asarray(errors, float)
-    if rho_values.ndim != 1 or errors.shape[:1] != rho_values.shape:
-        raise ValueError(f"errors must have shape ({rho_values.size}, ...), got {errors.shape}")
-    order = np.argsort(-rho_values, kind="stable")  # largest ρ first, so argmin's first hit wins ties
-    best = rho_values[order][np.argmin(errors[order], axis=0)]
-    return best
-
-
 class SoftRatioSummary(NamedTuple):
     """I1 over seeds (or data splits) for one teacher and temperature.
 
@@ -841,12 +829,18 @@ def _percent(value: float) -> str:
     return f"{100 * value:.3g}%"
 
 
-def imperfect_teacher_claims(
+SLOPE_RELATIVE_TOLERANCE = 1e-4
+"""I3: the closed-form slope of cos α at ρ = 1 must equal the finite difference to this relative difference."""
+PERFECT_SLOPE_TOLERANCE = 1e-9
+"""I3: for a perfect teacher the slope must vanish: |slope| below this."""
+
+
+def claims(
     records: Sequence[dict],
     *,
     significance: float = 2.0,
     flat_tolerance: float = 0.0025,
-    slope_tolerance: float = 1e-4,
+    slope_tolerance: float = SLOPE_RELATIVE_TOLERANCE,
 ) -> dict[str, dict]:
     r"""Claims I1–I3 computed from the records of :func:`synthetic_records` and :func:`real_data_records`.
 
@@ -858,14 +852,13 @@ def imperfect_teacher_claims(
       share is 0 at ρ = 1, 1 for every ρ < T/(T+1), non-increasing in ρ, and equal to the closed-form share
       :math:`P[\rho < \rho^*]` of :func:`flip_soft_ratio`.
     - **I3** holds if the closed-form slope of cos α at ρ = 1 equals the finite difference within relative
-      ``slope_tolerance`` wherever it is non-zero, vanishes (|slope| < 1e-9) for perfect teachers, and is
+      ``slope_tolerance`` wherever it is non-zero, vanishes (|slope| < :data:`PERFECT_SLOPE_TOLERANCE`) for perfect teachers, and is
       positive in every configuration where the teacher makes more held-out mistakes than the hard-label
       student.
 
     Returns:
-      ``{"I1": claim, "I2": claim, "I3": claim}`` (:func:`kdwide.results.claim` entries).
+      ``{"I1": claim, "I2": claim, "I3": claim}`` (:func:`kdwide_book.results.claim` entries).
     """
-    from kdwide.results import claim  # noqa: PLC0415
 
     table = soft_ratio_table(records, significance=significance)
     claims = {}
@@ -922,7 +915,7 @@ def imperfect_teacher_claims(
     better = [r for r in nonzero if r not in worse]
     holds = (
         bool(nonzero) and bool(worse) and max(relative) <= slope_tolerance and positive_worse
-        and all(v < 1e-9 for v in perfect_slopes)
+        and all(v < PERFECT_SLOPE_TOLERANCE for v in perfect_slopes)
     )  # fmt: skip
     claims["I3"] = claim(
         holds,

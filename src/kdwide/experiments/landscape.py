@@ -14,15 +14,14 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from kdwide.experiments import claim
 from kdwide.grid import solve_grid
-from kdwide.imperfect_teacher import best_soft_ratio
 from kdwide.kernels import analytic_ntk
-from kdwide.metrics import transfer_risk
-from kdwide.risk_bound import perfect_teacher
-from kdwide.tasks import sphere_inputs
+from kdwide.metrics import best_soft_ratio, transfer_risk
+from kdwide.tasks import perfect_teacher, sphere_inputs
 from kdwide.validation import check_positive_int
 
-__all__ = ["risk_landscape_records", "landscape_table", "landscape_claims"]
+__all__ = ["risk_landscape_records", "landscape_table", "claims"]
 
 
 def risk_landscape_records(
@@ -42,7 +41,7 @@ def risk_landscape_records(
 ) -> list[dict[str, Any]]:
     r"""Transfer risk :math:`R = P_x[z_t z_s < 0]` of the converged student for every (ρ, T), perfect teacher.
 
-    Per seed: a perfect teacher (:func:`kdwide.risk_bound.perfect_teacher`, a centred kernel expansion in
+    Per seed: a perfect teacher (:func:`kdwide.experiments.risk_bound.perfect_teacher`, a centred kernel expansion in
     the student's own random-feature space), ``n_train`` training and ``n_test`` test inputs uniform on
     :math:`S^{d-1}`, the analytic NTK, and one :func:`kdwide.grid.solve_grid` for the whole grid. The
     student starts from :math:`f(\cdot; w_0) = 0` (infinite-width mean predictor, as in chapter 3).
@@ -115,7 +114,7 @@ def landscape_table(
     return rho_values, temperature_values, mean, error
 
 
-def landscape_claims(
+def claims(
     risk_records: Sequence[Mapping[str, Any]],
     inefficiency_records: Sequence[Mapping[str, Any]],
     imperfect_records: Sequence[Mapping[str, Any]],
@@ -142,8 +141,8 @@ def landscape_claims(
     best = best_soft_ratio(rho_e, error)  # chapter 5's rule: ties go to the largest ρ
     i1 = bool(np.all(best < 1.0))
     return {
-        "R4": {"holds": r4, "evidence": "risk at rho=1 vs rho=0 per T: "
-               + ", ".join(f"T={t:g}: {s:.4g} vs {h:.4g}" for t, s, h in zip(temperature, soft, hard))},
-        "D3": {"holds": d3, "evidence": f"Spearman(rho, I) per T at n={n_train}: " + ", ".join(f"{c:.3g}" for c in correlations)},
-        "I1": {"holds": i1, "evidence": "best rho per T: " + ", ".join(f"T={t:g}: {b:g}" for t, b in zip(temperature_e, best))},
+        "R4": claim(r4, "risk at rho=1 vs rho=0 per T: "
+               + ", ".join(f"T={t:g}: {s:.4g} vs {h:.4g}" for t, s, h in zip(temperature, soft, hard))),
+        "D3": claim(d3, f"Spearman(rho, I) per T at n={n_train}: " + ", ".join(f"{c:.3g}" for c in correlations)),
+        "I1": claim(i1, "best rho per T: " + ", ".join(f"T={t:g}: {b:g}" for t, b in zip(temperature_e, best))),
     }

@@ -60,9 +60,18 @@ from jax.flatten_util import ravel_pytree
 
 from kdwide import linearized
 from kdwide.effective_logit import student_targets as shared_student_targets
+from kdwide.experiments import claim
+from kdwide.linearized import ZeroWeightChange, student_oracle_cosine
 from kdwide.metrics import folded_angle, transfer_risk
-from kdwide.networks import fully_connected_network
-from kdwide.tasks import centred_coefficients, class_balance, expansion_norm, kernel_expansion_logits, sphere_inputs
+from kdwide.networks import fully_connected_network, random_features
+from kdwide.stats import loglog_slope, seed_summary
+from kdwide.tasks import (
+    _sub_seeds,
+    centred_coefficients,
+    class_balance,
+    perfect_teacher,
+    sphere_inputs,
+)
 from kdwide.validation import (
     check_finite,
     check_hard_labels,
@@ -73,13 +82,9 @@ from kdwide.validation import (
 )
 
 __all__ = [
-    "PerfectTeacher",
-    "perfect_teacher",
     "feature_oracle_angles",
     "TailEstimate",
     "angle_tail",
-    "ZeroWeightChange",
-    "student_oracle_cosine",
     "alpha_n",
     "transfer_risk_bound",
     "PhuongLampertBound",
@@ -88,20 +93,13 @@ __all__ = [
     "hard_label_asymptote",
     "student_targets",
     "max_margin_violation_share",
-    "random_features",
     "readout_zero_weight_change",
     "FiniteWidthCheck",
     "finite_width_check",
     "SweepResult",
     "transfer_risk_sweep",
-    "loglog_slope",
-    "seed_summary",
-    "fitted_slopes",
     "check_chapter_parameters",
-    "claim_r2",
-    "claim_r3",
-    "claim_r4",
-    "claim_r5",
+    "claims",
 ]
 
 KernelFn = Callable[..., Any]
@@ -115,76 +113,6 @@ _COSINE_SLACK = 1e-8
 # ---------------------------------------------------------------------------------------------------------------------
 # The perfect teacher and the angle distribution p(β)
 # ---------------------------------------------------------------------------------------------------------------------
-
-
-class PerfectTeacher(NamedTuple):
-    """A kernel-expansion teacher :math:`z_t(x) = \\sum_j c_j\\Theta(x, a_j)` (oracle :math:`\\Delta w_* - \\Delta w_z = \\phi(A)c`).
-
-    Attributes:
-      anchors: ``(m, d)`` anchor points on the sphere.
-      coefficients: ``(m,)`` expansion coefficients ``c`` (centred, scaled to the requested logit scale).
-      oracle_norm: :math:`\\|\\Delta w_* - \\Delta w_z\\| = \\sqrt{c^\\top\\Theta(A, A)c}`.
-    """
-
-    anchors: np.ndarray
-    coefficients: np.ndarray
-    oracle_norm: float
-
-    def logits(self, kernel_fn: KernelFn, x: np.ndarray) -> np.ndarray:
-        """Teacher logits :math:`z_t(x)` on ``x`` of shape ``(n, d)``; returns ``(n,)``."""
-        return kernel_expansion_logits(kernel_fn, x, self.anchors, self.coefficients)
-
-
-def _sub_seeds(seed: int, count: int) -> list[int]:
-    """``count`` independent integer seeds derived from ``seed`` (NumPy ``SeedSequence``)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return [int(s) for s in np.random.SeedSequence(int(seed)).generate_state(count)]
-
-
-def perfect_teacher(
-    seed: int,
-    *,
-    kernel_fn: KernelFn,
-    input_dim: int,
-    n_anchors: int,
-    logit_scale: float,
-    remove_linear: bool = True,
-    n_calibration: int = 4096,
-) -> PerfectTeacher:
-    r"""Draw a perfect teacher in the random-feature space of ``kernel_fn``.
-
-    Anchors are uniform on :math:`S^{d-1}`; coefficients are centred (the book's pitfall 1, one-class teachers: no constant and, with
-    ``remove_linear``, no linear part, so both classes occur and the boundary is curved) and then scaled so that the
-    root-mean-square teacher logit over ``n_calibration`` uniform inputs equals ``logit_scale`` (the scale matters for
-    ρ < 1 only: the effective logits are not scale-equivariant).
-
-    Args:
-      seed: integer seed (anchors, coefficients and calibration inputs get independent streams).
-      kernel_fn: the student's kernel, ``kernel_fn(x1, x2=None)``.
-      input_dim: :math:`d` (≥ 2).
-      n_anchors: :math:`m` (> d + 1 with ``remove_linear``, > 1 without).
-      logit_scale: RMS teacher logit, finite and > 0.
-      remove_linear: also remove the linear part of the expansion.
-      n_calibration: number of inputs for the scale.
-
-    Returns:
-      :class:`PerfectTeacher`.
-    """
-    check_positive_int(input_dim, "input_dim", minimum=2)
-    check_positive_int(n_anchors, "n_anchors", minimum=2)
-    check_positive_int(n_calibration, "n_calibration")
-    if not (np.isfinite(logit_scale) and logit_scale > 0):
-        raise ValueError(f"logit_scale must be finite and > 0, got {logit_scale!r}")
-    anchor_seed, coefficient_seed, calibration_seed = _sub_seeds(seed, 3)
-    anchors = sphere_inputs(anchor_seed, n_anchors, input_dim)
-    coefficients = centred_coefficients(coefficient_seed, anchors, remove_linear=remove_linear)
-    calibration = sphere_inputs(calibration_seed, n_calibration, input_dim)
-    rms = float(np.sqrt(np.mean(kernel_expansion_logits(kernel_fn, calibration, anchors, coefficients) ** 2)))
-    if not rms > 0:
-        raise ValueError("the teacher's logits vanish on the calibration inputs: choose other anchors (seed)")
-    coefficients = coefficients * (logit_scale / rms)
-    return PerfectTeacher(anchors, coefficients, expansion_norm(kernel_fn, anchors, coefficients))
 
 
 def feature_oracle_angles(teacher_logits: np.ndarray, kernel_diagonal: np.ndarray, *, oracle_norm: float) -> np.ndarray:
@@ -260,87 +188,6 @@ def angle_tail(angles: np.ndarray, beta: Any) -> TailEstimate:
 # ---------------------------------------------------------------------------------------------------------------------
 # Student–oracle angle α_n and the bound
 # ---------------------------------------------------------------------------------------------------------------------
-
-
-class ZeroWeightChange(NamedTuple):
-    r"""A non-zero :math:`\Delta w_z` (random initial function), through the three numbers the kernel algebra needs.
-
-    Attributes:
-      initial_train: :math:`f(X; w_0) = -\phi(X)^\top\Delta w_z` on the training inputs, shape ``(n,)``.
-      oracle_inner: :math:`\langle \Delta w_* - \Delta w_z, \Delta w_z\rangle` (for a kernel-expansion oracle
-        :math:`\phi(A)c` this is :math:`-c^\top f(A; w_0)`).
-      norm_squared: :math:`\|\Delta w_z\|^2`.
-    """
-
-    initial_train: np.ndarray
-    oracle_inner: float
-    norm_squared: float
-
-
-def student_oracle_cosine(
-    factorization: linearized.KernelFactorization,
-    teacher_train: np.ndarray,
-    target_train: np.ndarray,
-    *,
-    oracle_norm: float,
-    zero_change: ZeroWeightChange | None = None,
-) -> np.ndarray:
-    r"""Cosine of the unfolded angle :math:`\alpha_n` between :math:`\Delta w_* - \Delta w_z` and :math:`\Delta\hat w - \Delta w_z`.
-
-    With :math:`\Delta w_z = 0` (default; :math:`f(\cdot; w_0) = 0`):
-    :math:`\cos\alpha_n = z_t(X)^\top\Theta^{-1}z / (\|\Delta w_* \|\sqrt{z^\top\Theta^{-1}z})`, ``z`` the targets.
-    With a :class:`ZeroWeightChange`, :math:`\Delta z = z - f(X; w_0)` and
-
-    .. math::
-
-        \langle u, v\rangle = z_t(X)^\top\Theta^{-1}\Delta z - \langle u, \Delta w_z\rangle, \qquad
-        \|v\|^2 = \Delta z^\top\Theta^{-1}\Delta z + 2 f(X; w_0)^\top\Theta^{-1}\Delta z + \|\Delta w_z\|^2 .
-
-    Args:
-      factorization: of Θ(X, X), size n.
-      teacher_train: :math:`z_t(X) = \phi(X)^\top(\Delta w_* - \Delta w_z)`, shape ``(n,)``.
-      target_train: the student's targets (effective logits, or the hard-label direction), ``(n,)`` or ``(n, k)``.
-      oracle_norm: :math:`\|\Delta w_* - \Delta w_z\|` > 0.
-      zero_change: optional :class:`ZeroWeightChange`.
-
-    Returns:
-      Scalar or ``(k,)`` cosines in [-1, 1].
-
-    Raises:
-      ValueError: shapes, a zero student weight change, or a cosine beyond ±1 by more than round-off (inconsistent
-        ``oracle_norm``).
-    """
-    teacher_train = jnp.asarray(teacher_train, jnp.float64)
-    target_train = jnp.asarray(target_train, jnp.float64)
-    if teacher_train.shape != (factorization.size,):
-        raise ValueError(f"teacher_train must have shape ({factorization.size},), got {teacher_train.shape}")
-    if target_train.ndim not in (1, 2) or target_train.shape[0] != factorization.size:
-        raise ValueError(
-            f"target_train must have shape ({factorization.size},) or ({factorization.size}, k), got {target_train.shape}"
-        )
-    check_finite(teacher_train, "teacher_train")
-    check_finite(target_train, "target_train")
-    if not (np.isfinite(oracle_norm) and oracle_norm > 0):
-        raise ValueError(f"oracle_norm must be finite and > 0, got {oracle_norm!r}")
-    initial = jnp.zeros(factorization.size) if zero_change is None else jnp.asarray(zero_change.initial_train, float)
-    if initial.shape != (factorization.size,):
-        raise ValueError(f"zero_change.initial_train must have shape ({factorization.size},), got {initial.shape}")
-    residual = target_train - (initial[:, None] if target_train.ndim == 2 else initial)
-    coefficients = linearized.solve(factorization, residual)
-    inner = teacher_train @ coefficients
-    norm_squared = jnp.sum(residual * coefficients, axis=0)
-    if zero_change is not None:
-        if not (np.isfinite(zero_change.norm_squared) and zero_change.norm_squared >= 0):
-            raise ValueError("zero_change.norm_squared must be finite and >= 0")
-        inner = inner - zero_change.oracle_inner
-        norm_squared = norm_squared + 2 * (initial @ coefficients) + zero_change.norm_squared
-    norm_squared = np.asarray(norm_squared, float)
-    if np.any(norm_squared <= 0):
-        raise ValueError("the student's weight change (minus the zero weight change) is zero: alpha_n is undefined")
-    cosine = np.asarray(inner, float) / (oracle_norm * np.sqrt(norm_squared))
-    if np.any(np.abs(cosine) > 1 + _COSINE_SLACK):
-        raise ValueError(f"|cos alpha_n| = {np.abs(cosine).max():.6g} > 1: oracle_norm is inconsistent with the kernel")
-    return np.clip(cosine, -1.0, 1.0)
 
 
 def alpha_n(
@@ -505,25 +352,6 @@ def max_margin_violation_share(factorization: linearized.KernelFactorization, y_
 # ---------------------------------------------------------------------------------------------------------------------
 # Finite width: explicit random features and the readout zero weight change
 # ---------------------------------------------------------------------------------------------------------------------
-
-
-def random_features(apply_fn: Callable, params: Any, x: np.ndarray) -> np.ndarray:
-    r"""Explicit random features :math:`\phi(x) = \partial_w f(x; w_0)` of a finite network, one row per input.
-
-    For cross-checks of the kernel algebra on small networks (it materializes an ``(n, P)`` matrix).
-
-    Args:
-      apply_fn: ``apply_fn(params, x) -> (n, 1)`` (e.g. from :func:`kdwide.networks.fully_connected_network`).
-      params: parameter pytree :math:`w_0`.
-      x: inputs ``(n, d)``.
-
-    Returns:
-      ``(n, P)`` float64 Jacobian; columns in the order of ``jax.flatten_util.ravel_pytree(params)``.
-    """
-    params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), params)
-    flat, unravel = ravel_pytree(params)
-    x = jnp.asarray(x, jnp.float64)
-    return np.asarray(jax.jacobian(lambda w: apply_fn(unravel(w), x)[:, 0])(flat))
 
 
 def readout_zero_weight_change(params: Any) -> np.ndarray:
@@ -755,49 +583,8 @@ def transfer_risk_sweep(
     return SweepResult(records, angles, class_balance(z_test > 0), teacher.oracle_norm, violation)
 
 
-def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
-    """Least-squares slope of ``log y`` against ``log x`` (≥ 2 points, all values > 0)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    check_same_shape(x=x, y=y)
-    if x.ndim != 1 or x.size < 2:
-        raise ValueError("loglog_slope needs at least 2 points")
-    if np.any(~np.isfinite(x)) or np.any(~np.isfinite(y)) or np.any(x <= 0) or np.any(y <= 0):
-        raise ValueError("loglog_slope needs finite values > 0 (log scale)")
-    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
-
-
-def seed_summary(records: Sequence[Mapping[str, Any]], key: str) -> dict[tuple[float, int], dict[str, float]]:
-    """Mean, minimum and maximum of ``records[key]`` over seeds, per (ρ, n).
-
-    Returns:
-      ``{(rho, n_train): {"mean": ..., "min": ..., "max": ..., "count": ...}}``.
-    """
-    groups: dict[tuple[float, int], list[float]] = {}
-    for record in records:
-        groups.setdefault((float(record["rho"]), int(record["n_train"])), []).append(float(record[key]))
-    return {
-        group: {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)), "count": len(v)}
-        for group, v in sorted(groups.items())
-    }
-
-
-def fitted_slopes(records: Sequence[Mapping[str, Any]], key: str) -> dict[float, tuple[float, int]]:
-    """Log-log slope of the seed-mean of ``key`` against n, per ρ, over the n where that mean is > 0.
-
-    Returns:
-      ``{rho: (slope, number_of_n_used)}``; the slope is NaN where fewer than 2 points are > 0.
-    """
-    slopes = {}
-    summary = seed_summary(records, key)
-    for rho in sorted({rho for rho, _ in summary}):
-        points = [(n, v["mean"]) for (r, n), v in summary.items() if r == rho and v["mean"] > 0]
-        slope = loglog_slope(*zip(*points)) if len(points) >= 2 else float("nan")
-        slopes[rho] = (slope, len(points))
-    return slopes
-
-
 def check_chapter_parameters(parameters: Mapping[str, Any]) -> None:
-    """Chapter 3's own parameter rules (the shared names are checked by :mod:`kdwide.parameters`).
+    """Chapter 3's own parameter rules (the shared names are checked by :mod:`kdwide_book.parameters`).
 
     Raises:
       ValueError: naming the parameter: ``rho_values`` must contain 0.0 and 1.0 (claims R4/R5 compare them);
@@ -826,7 +613,7 @@ def check_chapter_parameters(parameters: Mapping[str, Any]) -> None:
         raise ValueError(f"parameter 'teacher_logit_scale' must be a finite number > 0, got {scale!r}")
 
 
-def claim_r2(records: Sequence[Mapping[str, Any]], *, z_score: float = 3.0) -> dict[str, Any]:
+def _claim_r2(records: Sequence[Mapping[str, Any]], *, z_score: float = 3.0) -> dict[str, Any]:
     r"""R2 from records: :math:`R_n \le p(\pi/2 - \bar\alpha_n)` in every record, within Monte-Carlo error.
 
     Holds if every record satisfies ``transfer_risk <= bound + z_score * sqrt(se_risk² + se_bound²)`` (risk and p(β)
@@ -846,10 +633,10 @@ def claim_r2(records: Sequence[Mapping[str, Any]], *, z_score: float = 3.0) -> d
     )
     if cosines:
         evidence += f"; smallest cos(alpha_n) = {min(cosines):.4g} (folded and unfolded angles agree where >= 0)"
-    return {"holds": holds, "evidence": evidence}
+    return claim(holds, evidence)
 
 
-def claim_r3(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _claim_r3(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     r"""R3 from records: the pure-soft student learns the projection :math:`P_\Phi\Delta w_*`, so :math:`\bar\alpha_n` shrinks.
 
     Holds if (a) in every ρ = 1 record :math:`\bar\alpha_n \le \min_{i \le n}\bar\alpha(\phi(x_i), \Delta w_*)` (a
@@ -867,10 +654,10 @@ def claim_r3(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         f"min over {len(soft)} rho=1 records of (best single-sample angle - alpha_n) = {margin:.4g}; mean alpha_n "
         f"from {means[0]:.4g} to {means[-1]:.4g}, decreasing at every n: {decreasing}"
     )
-    return {"holds": bool(holds), "evidence": evidence}
+    return claim(holds, evidence)
 
 
-def claim_r4(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _claim_r4(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     r"""R4 from records: pure soft labels (ρ = 1) beat hard labels (ρ = 0) at the largest n, and ᾱ_n converges faster.
 
     Holds if (a) at the largest n the risk at ρ = 1 is below the risk at ρ = 0 for every seed, and (b) the log-log
@@ -896,10 +683,10 @@ def claim_r4(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         f"(mean {np.mean(list(soft_risk.values())):.4g} vs {np.mean(list(hard_risk.values())):.4g}); "
         f"log-log slope of mean alpha_n: {slopes['soft']:.3f} (rho=1) vs {slopes['hard']:.3f} (hard)"
     )
-    return {"holds": bool(holds), "evidence": evidence}
+    return claim(holds, evidence)
 
 
-def claim_r5(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _claim_r5(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """R5 from records: the bound is never above Phuong & Lampert's (ρ = 1 records) and strictly below it somewhere.
 
     The evidence counts the records where either bound is vacuous (≥ 1).
@@ -914,4 +701,13 @@ def claim_r5(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         f"bound <= Phuong-Lampert in {int(np.sum(ours <= theirs))}/{len(soft)} rho=1 records, strictly below in "
         f"{int(np.sum(ours < theirs))}; vacuous (>= 1): ours {int(np.sum(ours >= 1))}, theirs {int(np.sum(theirs >= 1))}"
     )
-    return {"holds": holds, "evidence": evidence}
+    return claim(holds, evidence)
+
+
+def claims(records: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """R2–R5 from :func:`transfer_risk_sweep` records (rules in each part's docstring).
+
+    Returns:
+      ``{"R2": ..., "R3": ..., "R4": ..., "R5": ...}``, each ``{"holds", "evidence"}``.
+    """
+    return {"R2": _claim_r2(records), "R3": _claim_r3(records), "R4": _claim_r4(records), "R5": _claim_r5(records)}

@@ -33,7 +33,7 @@ Experiments and claims
 Each seed draws ``max(n_values)`` ordered training angles and ``n_candidates`` new-sample angles, computes
 *one* kernel on their union (exact diagonal) and *one* factorization, and evaluates
 :func:`kdwide.data_inefficiency.data_inefficiency` for every target column (every frequency, ρ, T and
-stopping time) from it. Records are tidy rows (one measurement per row, :mod:`kdwide.results`).
+stopping time) from it. Records are tidy rows (one measurement per row, :mod:`kdwide_book.results`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from scipy.stats import spearmanr
 
 from kdwide.data_inefficiency import data_inefficiency_from_kernel, effective_targets
 from kdwide.kernels import analytic_ntk
-from kdwide.results import claim
+from kdwide.experiments import claim
 from kdwide.validation import check_finite, check_positive_int, check_soft_ratio, check_temperature
 
 __all__ = [
@@ -61,9 +61,7 @@ __all__ = [
     "early_stopping_records",
     "soft_ratio_records",
     "rank_correlations",
-    "difficulty_claim",
-    "early_stopping_claim",
-    "soft_ratio_claim",
+    "claims",
 ]
 
 
@@ -381,20 +379,20 @@ def _correlation_claim(correlations: dict[int, tuple[float, float]], sign: int, 
     return claim(holds, f"Spearman({what}, I(n)) pooled over seeds: {listed}")
 
 
-def difficulty_claim(records: Sequence[dict[str, Any]], *, rho: float, significance: float = 0.05) -> dict[str, Any]:
+def _difficulty_claim(records: Sequence[dict[str, Any]], *, rho: float, significance: float = 0.05) -> dict[str, Any]:
     """D2 holds if, at soft ratio ``rho``, I(n) rises with the frequency at every n (Spearman > 0, p < ``significance``)."""
     correlations = rank_correlations(records, knob="frequency", experiment="difficulty", rho=rho)
     return _correlation_claim(correlations, +1, f"frequency, at rho={rho:g}", significance)
 
 
-def early_stopping_claim(records: Sequence[dict[str, Any]], *, rho: float, significance: float = 0.05) -> dict[str, Any]:
+def _early_stopping_claim(records: Sequence[dict[str, Any]], *, rho: float, significance: float = 0.05) -> dict[str, Any]:
     """D3 (first part) holds if, at soft ratio ``rho``, I(n) rises with the teacher's stopping time at every n
     (Spearman > 0, p < ``significance``)."""
     correlations = rank_correlations(records, knob="stopping_time", experiment="early_stopping", rho=rho)
     return _correlation_claim(correlations, +1, f"teacher stopping time, at rho={rho:g}", significance)
 
 
-def soft_ratio_claim(records: Sequence[dict[str, Any]], *, significance: float = 0.05) -> dict[str, Any]:
+def _soft_ratio_claim(records: Sequence[dict[str, Any]], *, significance: float = 0.05) -> dict[str, Any]:
     """D3 (second part) holds if I(n) falls as ρ rises, at every temperature and n (Spearman < 0, p < ``significance``)."""
     temperatures = sorted({r["temperature"] for r in records if r["experiment"] == "soft_ratio"})
     correlations = {}
@@ -412,7 +410,7 @@ def soft_ratio_claim(records: Sequence[dict[str, Any]], *, significance: float =
 
 
 def check_chapter_parameters(parameters: Mapping[str, Any]) -> None:
-    """Chapter 4's own parameters (the shared ones are checked by :func:`kdwide.parameters.resolve_profile`).
+    """Chapter 4's own parameters (the shared ones are checked by :func:`kdwide_book.parameters.resolve_profile`).
 
     Raises ``ValueError`` naming the parameter: ``frequencies`` and ``stopping_times`` must be non-empty lists of
     finite numbers > 0; ``n_candidates``, ``n_teacher`` and ``frequency`` integers ≥ 1; ``teacher_scale`` a finite
@@ -428,3 +426,50 @@ def check_chapter_parameters(parameters: Mapping[str, Any]) -> None:
     scale = parameters["teacher_scale"]
     if not (isinstance(scale, (int, float)) and 0 < scale < math.inf):
         raise ValueError(f"parameter 'teacher_scale' must be a finite number > 0, got {scale!r}")
+
+
+CLOSED_FORM_TOLERANCE = 1e-8
+"""D1: the closed-form one-sample increment must equal two full solves to this relative difference."""
+EFFICIENT_SOFT = 0.01
+"""D1: at ρ = 1 the data inefficiency at the largest n must fall below this (the oracle is recovered) ..."""
+INEFFICIENT_HARD = 0.1
+"""D1: ... while with hard labels (ρ = 0) it stays above this (every new sample still moves the weights)."""
+SIGNIFICANCE = 0.05
+"""D2, D3: rank correlations must have p below this."""
+
+
+def claims(
+    records: Sequence[dict[str, Any]], *, rho: float, frequency: int, closed_form_relative_error: float
+) -> dict[str, dict[str, Any]]:
+    """D1–D3 from the chapter's records (difficulty, early-stopping and soft-ratio experiments together).
+
+    - D1: the metric is computed right (``closed_form_relative_error`` ≤ :data:`CLOSED_FORM_TOLERANCE`) and separates
+      pure soft from hard labels on the frequency-``frequency`` task at the largest n (mean over seeds below
+      :data:`EFFICIENT_SOFT` at ρ = 1, above :data:`INEFFICIENT_HARD` at ρ = 0; both ρ must have been run).
+    - D2: at soft ratio ``rho`` I(n) rises with the task's frequency at every n.
+    - D3: I(n) rises with the teacher's stopping time (at ``rho``) and falls as ρ rises, at every T and n.
+
+    Returns:
+      ``{"D1": ..., "D2": ..., "D3": ...}``, each ``{"holds", "evidence"}``.
+    """
+    closed_form_ok = bool(closed_form_relative_error < CLOSED_FORM_TOLERANCE)
+    task = [r for r in records if r.get("experiment") == "difficulty" and r["frequency"] == frequency]
+    n_max = max(r["n_train"] for r in task) if task else None
+    final = {}
+    for value in (0.0, 1.0):
+        rows = [r["data_inefficiency"] for r in task if r["rho"] == value and r["n_train"] == n_max]
+        final[value] = float(np.mean(rows)) if rows else None
+    if None in final.values():
+        d1 = claim(False, f"closed form = full solves: {closed_form_ok}; D1 needs rho = 0 and rho = 1 on the "
+                          f"frequency-{frequency} task")
+    else:
+        d1 = claim(closed_form_ok and final[1.0] < EFFICIENT_SOFT and final[0.0] > INEFFICIENT_HARD,
+                   f"closed form = full solves: {closed_form_ok}; frequency {frequency}, n={n_max}: "
+                   f"I = {final[1.0]:.3g} at rho=1, {final[0.0]:.3g} for hard labels")
+    early = _early_stopping_claim(records, rho=rho, significance=SIGNIFICANCE)
+    ratio = _soft_ratio_claim(records, significance=SIGNIFICANCE)
+    return {
+        "D1": d1,
+        "D2": _difficulty_claim(records, rho=rho, significance=SIGNIFICANCE),
+        "D3": claim(early["holds"] and ratio["holds"], f"early stopping: {early['evidence']}. Soft ratio: {ratio['evidence']}"),
+    }

@@ -17,12 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["claim", "package_versions", "to_jsonable", "temporary_path", "atomic_write_text", "write_results", "read_results"]
-
-
-def claim(holds: bool, evidence: str) -> dict[str, Any]:
-    """One claim entry: ``holds`` must be computed from data, ``evidence`` says from what."""
-    return {"holds": bool(holds), "evidence": str(evidence)}
+__all__ = ["package_versions", "to_jsonable", "temporary_path", "atomic_write_text", "write_results", "read_results"]
 
 
 def package_versions() -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Execute chapter notebooks in place with their default parameters (for committing them).
 
-``python -m kdwide.notebooks book/01_effective_logit.ipynb [...]`` runs each notebook top to bottom
+``python -m kdwide_book.notebooks book/01_effective_logit.ipynb [...]`` runs each notebook top to bottom
 in a fresh ``python3`` kernel (nbclient), stores the outputs and strips execution timestamps, so the
 committed notebook is exactly what nbval re-executes and compares. Exits non-zero on the first error.
 """
@@ -15,7 +15,21 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-__all__ = ["execute_in_place"]
+__all__ = ["coalesce_streams", "execute_in_place"]
+
+
+def coalesce_streams(outputs: list) -> list:
+    """Consecutive stream outputs of the same name merged into one: how many pieces a cell's printing arrives in
+    depends on timing, so the stored notebook must not."""
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous.get("name") == output.get("name")):
+            previous["text"] = previous.get("text", "") + output.get("text", "")
+        else:
+            merged.append(output)
+    return merged
 
 
 def execute_in_place(path: str | Path, *, timeout: int = 900) -> float:
@@ -29,6 +43,8 @@ def execute_in_place(path: str | Path, *, timeout: int = 900) -> float:
     elapsed = time.perf_counter() - start
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
+        if "outputs" in cell:
+            cell.outputs = coalesce_streams(cell.outputs)
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream" and output.get("name") == "stderr":
                 raise RuntimeError(f"{path}: a cell wrote to stderr: {output.get('text', '')[:500]}")

@@ -5,8 +5,8 @@
   (the reproducibility appendix shows it).
 - :func:`run_paper_profile` executes every chapter with ``profile="paper"`` through papermill into an output folder,
   leaving the committed notebooks untouched, and writes ``timings.json`` there. Its command line is
-  ``python -m kdwide.book paper --out _build/paper --papermill-args "-p n_values '[32, 64]'"`` (``make paper``).
-- As a Sphinx extension (``_config.yml``: ``extra_extensions: [kdwide.book]``), :func:`setup` keeps every page
+  ``python -m kdwide_book.book paper --out _build/paper --papermill-args "-p n_values '[32, 64]'"`` (``make paper``).
+- As a Sphinx extension (``_config.yml``: ``extra_extensions: [kdwide_book.book]``), :func:`setup` keeps every page
   offline-clean: it drops the inline scripts that Sphinx lists twice (Jupyter Book's ``sphinx-thebe`` and
   ``sphinx-togglebutton`` add theirs once with ``None`` and once with ``""`` as file name, and the second
   ``const THEBE_JS_URL`` is a JavaScript error in the browser), and it warns (an error under ``-W``) about any
@@ -33,8 +33,8 @@ from typing import Any
 
 import yaml
 
-from kdwide.parameters import PROFILES, validate_parameter
-from kdwide.results import atomic_write_text
+from kdwide_book.parameters import PROFILES, validate_parameter
+from kdwide_book.results import atomic_write_text
 
 __all__ = [
     "CHAPTER_PATTERN",
@@ -294,7 +294,7 @@ def setup(app: Any) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kdwide.book", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m kdwide_book.book", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("chapters", help="print the chapter notebooks of _toc.yml, one a line")
     paper = commands.add_parser("paper", aliases=["run"],

@@ -1,7 +1,7 @@
 """The ``kdwide`` command line. One subcommand so far:
 
 ``kdwide sweep NOTEBOOK -p NAME VALUES ... [--seeds 0-4] --out runs/NAME [--jobs N | --scheduler ADDRESS]``
-runs a chapter notebook over a parameter grid (see :mod:`kdwide.sweep`).
+runs a chapter notebook over a parameter grid (see :mod:`kdwide_book.sweep`).
 
 Exit codes: 0 every point finished; 1 some points failed (listed on stderr); 2 the sweep is invalid (nothing ran);
 130 interrupted (rerun the same command to resume).
@@ -77,7 +77,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from kdwide import sweep
+    from kdwide_book import sweep
 
     main_thread = threading.current_thread() is threading.main_thread()
     # `kill PID` (SIGTERM) stops a sweep as cleanly as Ctrl-C does.
