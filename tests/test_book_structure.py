@@ -6,7 +6,9 @@
   ``{solution}`` (or gated ``{solution-start}``) for that label behind a toggle (``:class: dropdown``);
 - code cells tagged ``solution`` (for ``make assignments``) sit inside a gated ``{solution-start}`` ...
   ``{solution-end}`` block, so the book hides them behind the same toggle;
-- it shows at least one figure, and its PNG figures are high-DPI (retina: twice the pixels of their display size).
+- it shows at least one figure, and its PNG figures are high-DPI (retina: twice the pixels of their display size);
+- its sections are the same in every chapter: Aim, Parameters, Theory, Practice, Claims, Discussion, Exercises;
+- no code cell decides a claim: one cell calls its experiment's ``claims(...)`` and prints what it returns.
 """
 
 from __future__ import annotations
@@ -114,3 +116,35 @@ def test_chapter_shows_high_dpi_figures(path: Path) -> None:
         if pixels is not None:
             assert shown is not None and pixels >= 1.5 * shown, (
                 f"{path}: a PNG figure of {pixels} px shown at {shown} px is not high-DPI (use the retina format)")
+
+
+SKELETON = ["Aim", "Parameters", "Theory", "Practice", "Claims", "Discussion", "Exercises"]
+CLAIM_DECISION = re.compile(r"\bclaim\(|[\"']holds[\"']\s*:|\bholds\s*=(?!=)|\bholds=")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_every_chapter_has_the_same_sections(path: Path) -> None:
+    sections = [line[3:].strip() for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"
+                for line in c.source.splitlines() if line.startswith("## ")]
+    assert sections == SKELETON, f"{path}: sections {sections}, expected {SKELETON} (subsections are ###)"
+
+
+def claim_decisions(source: str) -> list[str]:
+    """The places in a code cell that build a claim entry instead of printing one from the library."""
+    return CLAIM_DECISION.findall(source)
+
+
+def test_the_claim_scan_can_fail() -> None:
+    assert claim_decisions('c1 = claim(x < 1e-12, "evidence")')
+    assert claim_decisions('claims = {"C1": {"holds": bool(ok), "evidence": ""}}')
+    assert claim_decisions("holds = ratio > 3")
+    assert not claim_decisions('claims = rb.claims(records)\nprint(entry["holds"], holds == True)')
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_claims_are_decided_by_the_library_not_the_notebook(path: Path) -> None:
+    code = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    decisions = [(i, claim_decisions(source)) for i, source in enumerate(code) if claim_decisions(source)]
+    assert not decisions, f"{path}: code cells decide claims themselves: {decisions}"
+    callers = [source for source in code if re.search(r"\b\w+\.claims\(", source)]
+    assert len(callers) == 1, f"{path}: {len(callers)} cells call an experiment's claims(...) (want exactly one)"

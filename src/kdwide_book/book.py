@@ -33,7 +33,8 @@ from typing import Any
 
 import yaml
 
-from kdwide_book.parameters import PROFILES, validate_parameter
+from kdwide_book import PROFILES
+
 from kdwide_book.results import atomic_write_text
 
 __all__ = [
@@ -169,6 +170,9 @@ def run_paper_profile(
       The content of ``OUT/timings.json``: ``{"profile", "papermill_args", "platform", "chapters": [{"notebook",
       "output", "results", "seconds", "succeeded", "error"}, ...]}``; ``seconds`` is the wall time of the run.
     """
+    # imported here, not at the top: the Sphinx extension (this module) must not import JAX into the book build
+    from kdwide_book.parameters import validate_parameter  # noqa: PLC0415
+
     validate_parameter("profile", profile)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,9 @@ from typing import Any
 import numpy as np
 
 from kdwide.validation import ACTIVATIONS
+from kdwide_book import PROFILES
 
 __all__ = ["PROFILES", "validate_parameter", "validate_parameters", "resolve_profile"]
-
-PROFILES = ("ci", "paper")
 
 
 def _is_int(v: Any) -> bool:

@@ -1,0 +1,15 @@
+"""kdwide_book: the book's tooling, kept apart from the science in :mod:`kdwide`.
+
+It imports the science, never the other way round (a test checks it):
+
+- :mod:`kdwide_book.parameters`: the chapters' parameter rules and profiles (one table for every chapter);
+- :mod:`kdwide_book.results`: results files (JSON: parameters, versions, claims, records);
+- :mod:`kdwide_book.notebooks`: executing chapters in place for committing them;
+- :mod:`kdwide_book.book`: the chapter list, the environment table, paper-scale runs, and the Sphinx extension
+  (which imports neither JAX nor :mod:`kdwide`, so the book build stays light);
+- :mod:`kdwide_book.sweep` and :mod:`kdwide_book.cli` (``kdwide sweep``): parameter sweeps over chapters;
+- :mod:`kdwide_book.assignments`: student versions of the chapters and their autograder.
+"""
+
+PROFILES = ("ci", "paper")
+"""Chapter profiles: ``"ci"`` runs on 2 CPU cores in minutes, ``"paper"`` is paper scale (meant for a GPU)."""
