@@ -11,11 +11,11 @@ import pytest
 from kdwide_book import book
 from kdwide_book.book import (
     chapter_notebooks,
+    claim_table,
     deduplicate_assets,
     environment_table,
     external_assets,
     read_constraints,
-    claim_table,
     run_paper_profile,
     toc_files,
 )

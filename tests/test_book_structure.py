@@ -1,7 +1,8 @@
 """The shape every chapter notebook listed in _toc.yml must have.
 
-- the first code cell is tagged ``parameters`` and sets ``profile = "ci"`` and ``results_path = None``; the next code
-  cell validates the parameters and resolves the profile (``kdwide_book.parameters.resolve_profile``, which validates);
+- the first code cell is tagged ``parameters``, sets ``profile = "ci"`` and ``results_path = None``, has ``seed`` (and
+  ``n_seeds`` where it repeats, never a ``seeds`` list), and every name in it has a rule in
+  ``kdwide_book.parameters.RULES``; the next code cell makes the one setup call (``setup_chapter``);
 - the chapter ends with an "Exercises" section of 2-4 ``{exercise}`` directives, each with a label and a
   ``{solution}`` (or gated ``{solution-start}``) for that label behind a toggle (``:class: dropdown``);
 - code cells tagged ``solution`` (for ``make assignments``) sit inside a gated ``{solution-start}`` ...
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import re
 import struct
@@ -23,6 +25,7 @@ import pytest
 
 from kdwide_book.assignments import SOLUTION_TAG, strip_written_solutions
 from kdwide_book.book import chapter_notebooks
+from kdwide_book.parameters import RULES
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = chapter_notebooks(ROOT)
@@ -60,9 +63,14 @@ def test_parameters_cell_comes_first_and_is_validated(path: Path) -> None:
     assert code and "parameters" in code[0].metadata.get("tags", []), f"{path}: first code cell is not tagged 'parameters'"
     assert re.search(r'^profile = "ci"$', code[0].source, re.MULTILINE), f"{path}: parameters cell lacks profile = \"ci\""
     assert re.search(r"^results_path = None$", code[0].source, re.MULTILINE), f"{path}: parameters cell lacks results_path = None"
-    # resolve_profile validates every shared parameter (kdwide_book.parameters)
-    assert len(code) > 1 and "resolve_profile(" in code[1].source, (
-        f"{path}: the code cell after the parameters must validate them and resolve the profile (resolve_profile)")
+    call = f'setup_chapter(globals(), chapter="{path.stem}"'
+    assert len(code) > 1 and call in code[1].source, (
+        f"{path}: the code cell after the parameters must be the setup call ({call}, ...))")
+    names = [t.id for node in ast.parse(code[0].source).body if isinstance(node, ast.Assign) for t in node.targets
+             if isinstance(t, ast.Name)]
+    assert not set(names) - set(RULES), f"{path}: parameters without a rule in kdwide_book.parameters.RULES: " \
+        f"{sorted(set(names) - set(RULES))}"
+    assert "seed" in names and "seeds" not in names, f"{path}: one seed convention: `seed` (+ `n_seeds`), no `seeds`"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])

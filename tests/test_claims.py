@@ -8,7 +8,6 @@ import pytest
 from kdwide import tasks
 from kdwide.experiments import difficulty, discontinuity, linearization
 
-
 # --- C1 ----------------------------------------------------------------------------------------------------------
 
 

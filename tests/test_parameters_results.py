@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from kdwide_book.parameters import resolve_profile, validate_parameter, validate_parameters
 from kdwide.experiments import claim
+from kdwide_book.parameters import resolve_profile, setup_chapter, validate_parameter, validate_parameters
 from kdwide_book.results import read_results, to_jsonable, write_results
 
 
@@ -52,3 +52,51 @@ def test_claims_must_have_holds_and_evidence(tmp_path):
 
 def test_to_jsonable_handles_nested_arrays():
     assert to_jsonable({"a": np.arange(3), "b": (np.float32(1.5),)}) == {"a": [0, 1, 2], "b": [1.5]}
+
+
+# --- the one rule table and the setup call ------------------------------------------------------------------------
+
+CHAPTER_3 = dict(seed=0, n_seeds=None, n_values=[8, 16], rho_values=[1.0, 0.0], input_dims=[2, 3], remove_linear=True,
+                 input_dim=3, n_anchors=20, teacher_logit_scale=3.0, finite_width_n_train=64, profile="ci",
+                 results_path=None)
+PROFILES_3 = {"ci": {"n_seeds": 2}, "paper": {"n_seeds": 10}}
+
+
+def test_setup_fills_the_profile_derives_seeds_and_writes_back():
+    namespace = dict(CHAPTER_3, plt="a module", helper=3)
+    parameters = setup_chapter(namespace, chapter="03_risk_bound", profiles=PROFILES_3)
+    assert list(parameters) == list(CHAPTER_3) and parameters["n_seeds"] == 2
+    assert namespace["n_seeds"] == 2 and namespace["seeds"] == [0, 1] and namespace["helper"] == 3
+    paper = setup_chapter(dict(CHAPTER_3, profile="paper", seed=5), chapter="03_risk_bound", profiles=PROFILES_3)
+    assert paper["n_seeds"] == 10
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("rho_values", [1.0, 0.5]), ("n_values", [16, 8]), ("input_dims", [1]), ("n_anchors", 4),
+    ("teacher_logit_scale", -1.0), ("remove_linear", "yes"), ("finite_width_n_train", 0), ("n_seeds", 0),
+    ("seed", -1), ("profile", "gpu"),
+])
+def test_setup_names_the_bad_parameter(name, value):
+    with pytest.raises(ValueError, match=f"'{name}'"):
+        setup_chapter(dict(CHAPTER_3, **{name: value}), chapter="03_risk_bound", profiles=PROFILES_3)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("frequencies", []), ("stopping_times", [0.0]), ("n_candidates", 0), ("n_teacher", 1.5), ("frequency", -1),
+    ("teacher_scale", float("inf")), ("corruption_scales", [-1.0]), ("teacher_sizes", [0]), ("n_student", 0),
+    ("significance", float("nan")), ("flat_tolerance", -0.1), ("dataset", "cifar"), ("positive_classes", [10]),
+])
+def test_every_chapter_parameter_has_a_rule(name, value):
+    with pytest.raises(ValueError, match=f"'{name}'"):
+        validate_parameter(name, value)
+
+
+def test_chapter_relations():
+    five = dict(rho_values=[0.5, 1.0], profile="ci", results_path=None)
+    with pytest.raises(ValueError, match="'rho_values'.*0.0"):
+        setup_chapter(five, chapter="05_imperfect_teacher", profiles={"ci": {}, "paper": {}})
+    two = dict(rho_values=[1.0, 0.5], n_anchors=9, input_dim=8, profile="ci", results_path=None)
+    with pytest.raises(ValueError, match="'n_anchors'"):
+        setup_chapter(two, chapter="02_linearization", profiles={"ci": {}, "paper": {}})
+    with pytest.raises(ValueError, match="profiles"):
+        setup_chapter(dict(two, n_anchors=10), chapter="02_linearization", profiles={"ci": {}})

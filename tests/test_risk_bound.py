@@ -15,8 +15,8 @@ from scipy.optimize import minimize
 import kdwide  # noqa: F401  (float64)
 from kdwide import linearized as lin
 from kdwide import stats, tasks
-from kdwide.experiments import risk_bound as rb
 from kdwide.effective_logit import effective_logit
+from kdwide.experiments import risk_bound as rb
 from kdwide.kernels import analytic_ntk, analytic_ntk_diagonal
 from kdwide.networks import fully_connected_network, random_features
 from kdwide.tasks import centred_coefficients, sphere_inputs
@@ -377,14 +377,3 @@ def test_fitted_slopes_skip_zero_means_and_claims_r3_r5(sweeps):
     assert not rb._claim_r3(broken)["holds"]
     broken = [dict(r, phuong_lampert_bound=0.0) if r["rho"] == 1.0 else r for r in records]
     assert not rb._claim_r5(broken)["holds"]
-
-
-def test_check_chapter_parameters_names_the_bad_parameter():
-    good = dict(rho_values=[1.0, 0.0], n_values=[8, 16], input_dims=[2, 3], remove_linear=True, input_dim=3,
-                n_anchors=20, teacher_logit_scale=3.0)
-    rb.check_chapter_parameters(good)
-    for name, value in (("rho_values", [1.0, 0.5]), ("n_values", [16, 8]), ("input_dims", [1]),
-                        ("n_anchors", 4), ("teacher_logit_scale", -1.0), ("remove_linear", "yes"),
-                        ("finite_width_n_train", 0)):
-        with pytest.raises(ValueError, match=name):
-            rb.check_chapter_parameters(dict(good, **{name: value}))

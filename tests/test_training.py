@@ -11,10 +11,10 @@ import pytest
 
 import kdwide  # noqa: F401  (float64)
 from kdwide.effective_logit import effective_logit
+from kdwide.experiments.linearization import linearization_records
 from kdwide.kernels import empirical_ntk
 from kdwide.losses import kd_loss
 from kdwide.networks import fully_connected_network
-from kdwide.experiments.linearization import linearization_records
 from kdwide.training import (
     _progress_enabled,
     loss_curvature_bound,

@@ -175,23 +175,13 @@ def analytic_ntk(
     )
 
 
-def analytic_nngp(
-    x1: jax.Array,
-    x2: jax.Array | None = None,
-    *,
-    depth: int,
-    activation: str = "relu",
-    w_std: float,
-    b_std: float,
-    batch_size: int | None = None,
-) -> jax.Array:
+def analytic_nngp(x1: jax.Array, x2: jax.Array | None = None, **hyperparameters) -> jax.Array:
     r"""Infinite-width NNGP kernel (covariance of the output at initialization), float64.
 
-    Same arguments, shapes and exact-diagonal rule as :func:`analytic_ntk`.
+    Same keyword arguments (``depth``, ``activation``, ``w_std``, ``b_std``, ``batch_size``), shapes and
+    exact-diagonal rule as :func:`analytic_ntk`.
     """
-    return _analytic(
-        x1, x2, depth=depth, activation=activation, w_std=w_std, b_std=b_std, batch_size=batch_size, kind="nngp"
-    )
+    return _analytic(x1, x2, **{"activation": "relu", "batch_size": None, **hyperparameters}, kind="nngp")
 
 
 def analytic_ntk_diagonal(

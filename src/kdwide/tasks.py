@@ -21,10 +21,26 @@ __all__ = [
     "class_balance",
     "PerfectTeacher",
     "perfect_teacher",
+    "repetition_seeds",
 ]
 
 KernelFn = Callable[..., Any]
 """``kernel_fn(x1, x2=None) -> (n1, n2)`` kernel matrix (``x2=None``: the square kernel with exact diagonal)."""
+
+
+def repetition_seeds(seed: int, n_seeds: int) -> list[int]:
+    """The seeds of ``n_seeds`` repetitions of an experiment from the base ``seed``: ``seed, seed + 1, ...``.
+
+    Every chapter derives its repetitions so (parameters ``seed`` and ``n_seeds``). Consecutive integers keep the
+    runs easy to name and to repeat one by one; sweeping ``seed`` over a range therefore overlaps repetitions unless
+    the swept seeds are at least ``n_seeds`` apart (or ``n_seeds`` is 1).
+
+    Example:
+      >>> repetition_seeds(10, 3)
+      [10, 11, 12]
+    """
+    seed = check_positive_int(seed, "seed", minimum=0)
+    return list(range(seed, seed + check_positive_int(n_seeds, "n_seeds")))
 
 
 def slice_task(

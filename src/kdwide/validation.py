@@ -8,6 +8,7 @@ inspected, so the caller that traced the function is responsible for its inputs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,13 +41,19 @@ def _extremes(arr: np.ndarray) -> tuple[float, float]:
     return arr.min(), arr.max()
 
 
+def _real_array(value: Any, message: Callable[[np.ndarray], str]) -> np.ndarray | None:
+    """``value`` as a concrete NumPy array (``None`` for a tracer); ``ValueError(message(array))`` if not real."""
+    arr = concrete(value)
+    if arr is not None and (not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr)):
+        raise ValueError(message(arr))
+    return arr
+
+
 def check_soft_ratio(rho: Any, name: str = "rho") -> None:
     """Soft ratio ρ must lie in [0, 1] (and not be NaN)."""
-    arr = concrete(rho)
+    arr = _real_array(rho, lambda _: f"{name} (soft ratio) must be a real number in [0, 1], got {rho!r}")
     if arr is None:
         return
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise ValueError(f"{name} (soft ratio) must be a real number in [0, 1], got {rho!r}")
     low, high = _extremes(arr)
     if not (low >= 0 and high <= 1):  # also catches NaN
         raise ValueError(f"{name} (soft ratio) must lie in [0, 1] and not be NaN, got {rho!r}")
@@ -54,11 +61,9 @@ def check_soft_ratio(rho: Any, name: str = "rho") -> None:
 
 def check_temperature(temperature: Any, name: str = "temperature") -> None:
     """Temperature T must be finite and > 0."""
-    arr = concrete(temperature)
+    arr = _real_array(temperature, lambda _: f"{name} must be a real number > 0, got {temperature!r}")
     if arr is None:
         return
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise ValueError(f"{name} must be a real number > 0, got {temperature!r}")
     low, high = _extremes(arr)
     if not (low > 0 and np.isfinite(high)):  # also catches NaN
         raise ValueError(f"{name} must be finite and > 0 (T in (0, inf)), got {temperature!r}")
@@ -84,11 +89,9 @@ def check_hard_labels(y_hard: Any, name: str = "y_hard") -> None:
 
 def check_finite(value: Any, name: str) -> None:
     """Array must be real and contain no NaN or infinity."""
-    arr = concrete(value)
+    arr = _real_array(value, lambda a: f"{name} must be a real array, got dtype {a.dtype}")
     if arr is None:
         return
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise ValueError(f"{name} must be a real array, got dtype {arr.dtype}")
     low, high = _extremes(arr)
     if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError(f"{name} must be finite (no NaN or infinity)")

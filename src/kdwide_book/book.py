@@ -34,7 +34,6 @@ from typing import Any
 import yaml
 
 from kdwide_book import PROFILES
-
 from kdwide_book.results import atomic_write_text
 
 __all__ = [

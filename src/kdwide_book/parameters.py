@@ -1,22 +1,26 @@
-"""Chapter parameters shared by every notebook and by the sweep runner.
+"""Chapter parameters: one rule table for every chapter, and the one setup call that applies it.
 
-Each chapter's ``parameters`` cell uses these names where the concept applies; its next cell calls
-:func:`validate_parameters` (a clear ``ValueError`` naming the bad parameter) and
-:func:`resolve_profile` (``"ci"`` for 2 CPU cores in minutes, ``"paper"`` for paper scale on a GPU).
+Each chapter's first code cell (tagged ``parameters``, for papermill) assigns its parameters; the next cell calls
+:func:`setup_chapter`, which fills the ``None`` entries from the chosen profile (``"ci"`` for 2 CPU cores in
+minutes, ``"paper"`` for paper scale on a GPU), checks every parameter against :data:`RULES` and the chapter's
+relations in :data:`CHAPTER_RULES` (a ``ValueError`` naming the parameter and its allowed values), derives the
+repetition seeds from ``seed`` and ``n_seeds`` (:func:`kdwide.tasks.repetition_seeds`), and writes the resolved
+values back into the notebook's namespace.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
 
+from kdwide.tasks import repetition_seeds
 from kdwide.validation import ACTIVATIONS
 from kdwide_book import PROFILES
 
-__all__ = ["PROFILES", "validate_parameter", "validate_parameters", "resolve_profile"]
+__all__ = ["CHAPTER_RULES", "PROFILES", "RULES", "resolve_profile", "setup_chapter", "validate_parameter", "validate_parameters"]
 
 
 def _is_int(v: Any) -> bool:
@@ -52,9 +56,22 @@ def _list_of(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
 
 
 # name -> (check, description of the allowed values)
+def _finite_real(v: Any) -> bool:
+    return _is_real(v) and math.isfinite(v)
+
+
+def _positive_real(v: Any) -> bool:
+    return _finite_real(v) and v > 0
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or check(v)
+
+
+# name -> (check, description of the allowed values). Every parameter of every chapter is here (a test checks it).
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "seed": (_non_negative_int, "an integer >= 0"),
-    "seeds": (_list_of(_non_negative_int), "a non-empty list of integers >= 0"),
+    "n_seeds": (_positive_int, "an integer >= 1 (repetitions, seeds seed, seed + 1, ...)"),
     "rho": (_soft_ratio, "a number in [0, 1] (soft ratio)"),
     "rho_values": (_list_of(_soft_ratio), "a non-empty list of numbers in [0, 1] (soft ratios)"),
     "temperature": (_temperature, "a finite number > 0"),
@@ -62,15 +79,65 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "n_train": (_positive_int, "an integer >= 1"),
     "n_values": (_list_of(_positive_int), "a non-empty list of integers >= 1"),
     "n_test": (_positive_int, "an integer >= 1"),
+    "n_points": (_optional(_positive_int), "None (all) or an integer >= 1"),
+    "n_candidates": (_positive_int, "an integer >= 1"),
+    "n_teacher": (_positive_int, "an integer >= 1"),
+    "n_anchors": (_positive_int, "an integer >= 1"),
+    "n_angle_samples": (_positive_int, "an integer >= 1"),
+    "n_splits": (_positive_int, "an integer >= 1"),
+    "n_student": (_positive_int, "an integer >= 1"),
+    "finite_width_n_train": (_positive_int, "an integer >= 1"),
     "input_dim": (_positive_int, "an integer >= 1"),
+    "input_dims": (_list_of(lambda v: _is_int(v) and v >= 2), "a non-empty list of integers >= 2"),
     "width": (_positive_int, "an integer >= 1"),
     "widths": (_list_of(_positive_int), "a non-empty list of integers >= 1"),
     "depth": (_positive_int, "an integer >= 1 (hidden layers)"),
     "activation": (lambda v: v in ACTIVATIONS, " or ".join(repr(a) for a in ACTIVATIONS)),
-    "w_std": (lambda v: _is_real(v) and math.isfinite(v) and v > 0, "a finite number > 0"),
+    "w_std": (_positive_real, "a finite number > 0"),
     "b_std": (_non_negative_real, "a finite number >= 0"),
+    "teacher_scale": (_positive_real, "a finite number > 0"),
+    "teacher_logit_scale": (_positive_real, "a finite number > 0"),
+    "logit_scale": (_positive_real, "a finite number > 0"),
+    "remove_linear": (lambda v: isinstance(v, bool), "True or False"),
+    "tolerance": (_positive_real, "a finite number > 0"),
+    "frequency": (_positive_int, "an integer >= 1"),
+    "frequencies": (_list_of(_positive_real), "a non-empty list of finite numbers > 0"),
+    "stopping_times": (_list_of(_positive_real), "a non-empty list of finite numbers > 0"),
+    "corruption_scale": (_non_negative_real, "a finite number >= 0"),
+    "corruption_scales": (_list_of(_non_negative_real), "a non-empty list of finite numbers >= 0"),
+    "dataset": (lambda v: v in ("digits", "mnist"), "'digits' or 'mnist'"),
+    "mnist_directory": (lambda v: v is None or isinstance(v, str), "None or a folder path (str)"),
+    "positive_classes": (_list_of(lambda v: _is_int(v) and 0 <= v <= 9), "a non-empty list of digits 0-9"),
+    "teacher_sizes": (_list_of(_positive_int), "a non-empty list of integers >= 1"),
+    "teacher_ridge": (_non_negative_real, "a finite number >= 0"),
+    "significance": (_non_negative_real, "a finite number >= 0"),
+    "flat_tolerance": (_non_negative_real, "a finite number >= 0"),
+    "sweep_notebook": (lambda v: isinstance(v, str), "a notebook path (str)"),
+    "sweep_teacher_scales": (_list_of(_positive_real), "a non-empty list of finite numbers > 0"),
     "profile": (lambda v: v in PROFILES, "'ci' or 'paper'"),
     "results_path": (lambda v: v is None or isinstance(v, str), "None or a file path (str)"),
+}
+
+
+def _contains_both_limits(p: Mapping[str, Any]) -> bool:
+    return 0.0 in list(p["rho_values"]) and 1.0 in list(p["rho_values"])
+
+
+# chapter -> [(name, check of the resolved parameters, description)]: relations between a chapter's parameters.
+CHAPTER_RULES: dict[str, list[tuple[str, Callable[[Mapping[str, Any]], bool], str]]] = {
+    "02_linearization": [
+        ("rho_values", lambda p: min(p["rho_values"]) > 0, "soft ratios in (0, 1] (networks are trained)"),
+        ("n_anchors", lambda p: p["n_anchors"] > p["input_dim"] + 1, "an integer > input_dim + 1"),
+    ],
+    "03_risk_bound": [
+        ("rho_values", _contains_both_limits, "a list containing 0.0 (hard labels) and 1.0 (pure soft)"),
+        ("n_values", lambda p: all(b > a for a, b in zip(p["n_values"], p["n_values"][1:])), "strictly increasing"),
+        ("n_anchors", lambda p: p["n_anchors"] >= (max([*p["input_dims"], p["input_dim"]]) + 2 if p["remove_linear"] else 2),
+         "an integer >= d + 2 for every d used (with remove_linear; else >= 2)"),
+    ],
+    "05_imperfect_teacher": [
+        ("rho_values", _contains_both_limits, "a list containing 0.0 (the hard-label student) and 1.0 (pure distillation)"),
+    ],
 }
 
 
@@ -116,3 +183,33 @@ def resolve_profile(
         if not explicit:
             resolved[name] = value
     return validate_parameters(resolved)
+
+
+def setup_chapter(
+    namespace: MutableMapping[str, Any], *, chapter: str, profiles: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The setup call of every chapter: profile, rules, repetition seeds, written back into ``namespace``.
+
+    Args:
+      namespace: the notebook's ``globals()`` right after its parameters cell; every name in it that
+        :data:`RULES` knows is a parameter.
+      chapter: the chapter's name (``"02_linearization"``), for its :data:`CHAPTER_RULES`.
+      profiles: ``{"ci": {...}, "paper": {...}}``: the values a ``None`` parameter takes under each profile.
+
+    Returns:
+      The resolved parameters (in the order of the parameters cell), as written to the results file. The
+      namespace gets the resolved values, and ``seeds`` (the repetition seeds) where the chapter has ``n_seeds``.
+
+    Raises:
+      ValueError: naming the parameter and its allowed values.
+    """
+    if set(profiles) != set(PROFILES):
+        raise ValueError(f"profiles must define {list(PROFILES)}, got {sorted(profiles)}")
+    parameters = resolve_profile({name: value for name, value in namespace.items() if name in RULES}, profiles)
+    for name, check, allowed in CHAPTER_RULES.get(chapter, []):
+        if not check(parameters):
+            raise ValueError(f"parameter {name!r} must be {allowed}, got {parameters[name]!r}")
+    namespace.update(parameters)
+    if "n_seeds" in parameters:
+        namespace["seeds"] = repetition_seeds(parameters.get("seed", 0), parameters["n_seeds"])
+    return parameters

@@ -30,8 +30,8 @@ kdwide and the Jupyter kernel installed, not the out folder).
 
 from __future__ import annotations
 
-import asyncio
 import ast
+import asyncio
 import contextlib
 import difflib
 import fcntl
@@ -58,9 +58,9 @@ from typing import Any
 import nbformat
 import pandas as pd
 
+from kdwide.validation import check_positive_int
 from kdwide_book.parameters import validate_parameter
 from kdwide_book.results import atomic_write_text, package_versions, read_results, temporary_path, to_jsonable
-from kdwide.validation import check_positive_int
 
 __all__ = [
     "LIST_SUFFIX",

@@ -39,19 +39,18 @@ stopping time) from it. Records are tidy rows (one measurement per row, :mod:`kd
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.stats import spearmanr
 
 from kdwide.data_inefficiency import data_inefficiency_from_kernel, effective_targets
-from kdwide.kernels import analytic_ntk
 from kdwide.experiments import claim
+from kdwide.kernels import analytic_ntk
 from kdwide.validation import check_finite, check_positive_int, check_soft_ratio, check_temperature
 
 __all__ = [
-    "check_chapter_parameters",
     "GradientFlowTeacher",
     "random_angles",
     "circle_inputs",
@@ -407,25 +406,6 @@ def _soft_ratio_claim(records: Sequence[dict[str, Any]], *, significance: float 
         f"Spearman(rho, I(n)) pooled over seeds, over {len(correlations)} (T, n) cells: "
         f"largest {s:+.3f} (p={p:.2g}) at T={worst[0]:g}, n={worst[1]}",
     )
-
-
-def check_chapter_parameters(parameters: Mapping[str, Any]) -> None:
-    """Chapter 4's own parameters (the shared ones are checked by :func:`kdwide_book.parameters.resolve_profile`).
-
-    Raises ``ValueError`` naming the parameter: ``frequencies`` and ``stopping_times`` must be non-empty lists of
-    finite numbers > 0; ``n_candidates``, ``n_teacher`` and ``frequency`` integers ≥ 1; ``teacher_scale`` a finite
-    number > 0.
-    """
-    for name in ("frequencies", "stopping_times"):
-        values = parameters[name]
-        if not (values and all(isinstance(v, (int, float)) and 0 < v < math.inf for v in values)):
-            raise ValueError(f"parameter {name!r} must be a non-empty list of finite numbers > 0, got {values!r}")
-    for name in ("n_candidates", "n_teacher", "frequency"):
-        if not (isinstance(parameters[name], int) and parameters[name] >= 1):
-            raise ValueError(f"parameter {name!r} must be an integer >= 1, got {parameters[name]!r}")
-    scale = parameters["teacher_scale"]
-    if not (isinstance(scale, (int, float)) and 0 < scale < math.inf):
-        raise ValueError(f"parameter 'teacher_scale' must be a finite number > 0, got {scale!r}")
 
 
 CLOSED_FORM_TOLERANCE = 1e-8

@@ -56,15 +56,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from kdwide.effective_logit import effective_logit, effective_logit_rho_derivative, student_targets
+from kdwide.experiments import claim
 from kdwide.linearized import (
-    student_oracle_cosine,
     KernelFactorization,
     converged_outputs,
     factorize_kernel,
+    student_oracle_cosine,
     weight_change_inner,
     weight_change_norm,
 )
-from kdwide.experiments import claim
 from kdwide.metrics import best_soft_ratio, classification_error
 from kdwide.tasks import centred_coefficients, expansion_norm, sphere_inputs
 from kdwide.validation import (
@@ -100,7 +100,6 @@ __all__ = [
     "claims",
     "SLOPE_RELATIVE_TOLERANCE",
     "PERFECT_SLOPE_TOLERANCE",
-    "check_design",
 ]
 
 
@@ -928,31 +927,3 @@ def claims(
     return claims
 
 
-def check_design(
-    *, rho_values: Sequence[float], corruption_scales: Sequence[float], teacher_sizes: Sequence[int], n_student: int,
-    significance: float, flat_tolerance: float,
-) -> None:  # fmt: skip
-    """Chapter 5's own parameters: raise ``ValueError`` naming the bad one and its allowed values.
-
-    ``rho_values`` must contain 0 (the hard-label student) and 1 (pure distillation), both needed for the margins
-    of I1 and the condition of I3; ``corruption_scales`` are numbers ≥ 0; ``teacher_sizes`` and ``n_student``
-    integers ≥ 1; ``significance`` and ``flat_tolerance`` numbers ≥ 0.
-    """
-    def numbers(values) -> bool:
-        return isinstance(values, (list, tuple)) and len(values) > 0 and all(
-            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and np.isfinite(v)
-            for v in values
-        )
-
-    if not (numbers(rho_values) and 0.0 in list(rho_values) and 1.0 in list(rho_values)):
-        raise ValueError(f"rho_values must be a list of soft ratios containing 0.0 and 1.0, got {rho_values!r}")
-    if not (numbers(corruption_scales) and all(s >= 0 for s in corruption_scales)):
-        raise ValueError(f"corruption_scales must be a non-empty list of numbers >= 0, got {corruption_scales!r}")
-    if not isinstance(teacher_sizes, (list, tuple)) or not teacher_sizes:
-        raise ValueError(f"teacher_sizes must be a non-empty list of integers >= 1, got {teacher_sizes!r}")
-    for size in teacher_sizes:
-        check_positive_int(size, "teacher_sizes")
-    check_positive_int(n_student, "n_student")
-    for name, value in (("significance", significance), ("flat_tolerance", flat_tolerance)):
-        if not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")

@@ -98,7 +98,6 @@ __all__ = [
     "finite_width_check",
     "SweepResult",
     "transfer_risk_sweep",
-    "check_chapter_parameters",
     "claims",
 ]
 
@@ -581,36 +580,6 @@ def transfer_risk_sweep(
             )
     violation = max_margin_violation_share(full, y_train)
     return SweepResult(records, angles, class_balance(z_test > 0), teacher.oracle_norm, violation)
-
-
-def check_chapter_parameters(parameters: Mapping[str, Any]) -> None:
-    """Chapter 3's own parameter rules (the shared names are checked by :mod:`kdwide_book.parameters`).
-
-    Raises:
-      ValueError: naming the parameter: ``rho_values`` must contain 0.0 and 1.0 (claims R4/R5 compare them);
-      ``n_values`` increasing; ``input_dims`` a list of integers ≥ 2; ``n_anchors`` > d + 1 for every d used when
-      ``remove_linear``; ``teacher_logit_scale`` > 0; ``remove_linear`` a bool; ``finite_width_n_train`` (if given) an
-      integer ≥ 1.
-    """
-    rho_values = list(parameters["rho_values"])
-    if 0.0 not in rho_values or 1.0 not in rho_values:
-        raise ValueError(f"parameter 'rho_values' must contain 0.0 (hard labels) and 1.0 (pure soft), got {rho_values!r}")
-    n_values = list(parameters["n_values"])
-    if any(b <= a for a, b in zip(n_values, n_values[1:])):
-        raise ValueError(f"parameter 'n_values' must be strictly increasing, got {n_values!r}")
-    dims = parameters["input_dims"]
-    if not isinstance(dims, (list, tuple)) or not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 2 for d in dims):
-        raise ValueError(f"parameter 'input_dims' must be a non-empty list of integers >= 2, got {dims!r}")
-    if not isinstance(parameters["remove_linear"], bool):
-        raise ValueError(f"parameter 'remove_linear' must be True or False, got {parameters['remove_linear']!r}")
-    largest = max([*dims, parameters["input_dim"]])
-    minimum = largest + 2 if parameters["remove_linear"] else 2
-    if isinstance(parameters["n_anchors"], bool) or not isinstance(parameters["n_anchors"], int) or parameters["n_anchors"] < minimum:
-        raise ValueError(f"parameter 'n_anchors' must be an integer >= {minimum} (d + 2 with remove_linear), got {parameters['n_anchors']!r}")
-    check_positive_int(parameters.get("finite_width_n_train", 1), "parameter 'finite_width_n_train'")
-    scale = parameters["teacher_logit_scale"]
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"parameter 'teacher_logit_scale' must be a finite number > 0, got {scale!r}")
 
 
 def _claim_r2(records: Sequence[Mapping[str, Any]], *, z_score: float = 3.0) -> dict[str, Any]:
