@@ -1,6 +1,6 @@
 """The ρ×T grid path against independent solves.
 
-A 45-point grid (9 soft ratios × 5 temperatures) at n = 2000 training points: `kdwide.grid.solve_grid`
+A 45-point grid (9 soft ratios × 5 temperatures) at n = 2000 training points: `kdwide.predict.solve_grid`
 (one Cholesky factorization, 45 right-hand sides) against 45 independent solves (one dense solve of
 Θ(X, X) per grid point, the loop a user would write). Both are timed in this run on the same kernel.
 Target: ratio >= 10x.
@@ -18,8 +18,8 @@ import numpy as np
 
 import kdwide
 from kdwide import effective_logit, tasks
-from kdwide.grid import solve_grid
 from kdwide.kernels import analytic_ntk
+from kdwide.predict import solve_grid
 
 
 def main() -> None:

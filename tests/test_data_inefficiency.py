@@ -10,6 +10,7 @@ from kdwide import data_inefficiency as di
 from kdwide import linearized as lin
 from kdwide.experiments.difficulty import circle_inputs, frequency_task, random_angles
 from kdwide.kernels import analytic_ntk
+from kdwide.predict import grid_targets
 from kdwide.tasks import centred_coefficients, kernel_expansion_logits, sphere_inputs
 
 KERNEL = {"depth": 2, "activation": "relu", "w_std": math.sqrt(2.0), "b_std": 0.1}
@@ -101,7 +102,7 @@ def test_target_in_the_span_of_the_anchor_features_has_zero_inefficiency_once_an
     x = np.concatenate([anchors, others])
     coefficients = centred_coefficients(12, anchors)
     z_teacher = kernel_expansion_logits(_kernel, x, anchors, coefficients)
-    targets = di.effective_targets(z_teacher, (z_teacher > 0).astype(int), rho=1.0, temperature=1.0)
+    targets = grid_targets(z_teacher, (z_teacher > 0).astype(int), rho=1.0, temperature=1.0)
     n_values = [4, 8, 11, 12, 20, 52]
     values = di.data_inefficiency_from_kernel(_kernel(x), targets, n_train=m + extra, n_values=n_values)[:, 0]
     before, after = values[:3], values[3:]
@@ -115,7 +116,7 @@ def test_pure_soft_labels_of_an_eigenfunction_teacher_become_efficient_hard_labe
     for seed in range(4):
         angles = random_angles(seed, 128 + 128)
         z_teacher, y_hard = frequency_task(angles, frequency=2, teacher_scale=4.0)
-        targets = di.effective_targets(z_teacher, y_hard, rho=[1.0, 0.0], temperature=1.0)
+        targets = grid_targets(z_teacher, y_hard, rho=[1.0, 0.0], temperature=1.0)
         values = di.data_inefficiency_from_kernel(_kernel(circle_inputs(angles)), targets, n_train=128, n_values=n_values)
         soft.append(values[:, 0])
         hard.append(values[:, 1])
@@ -124,10 +125,10 @@ def test_pure_soft_labels_of_an_eigenfunction_teacher_become_efficient_hard_labe
     assert np.all(hard > 0.2), hard  # ‖Δŵ_n‖ keeps growing like a power of n
 
 
-def test_effective_targets_columns_limits_and_grid():
+def test_grid_targets_columns_limits_and_grid():
     z_teacher = np.array([-3.0, -0.5, 0.2, 4.0])
     y_hard = np.array([0, 0, 1, 1])
-    targets = di.effective_targets(z_teacher, y_hard, rho=[0.0, 0.5, 1.0, 0.5], temperature=[1.0, 1.0, 1.0, 4.0])
+    targets = grid_targets(z_teacher, y_hard, rho=[0.0, 0.5, 1.0, 0.5], temperature=[1.0, 1.0, 1.0, 4.0])
     assert targets.shape == (4, 4)
     np.testing.assert_array_equal(targets[:, 0], [-1.0, -1.0, 1.0, 1.0])
     np.testing.assert_array_equal(targets[:, 2], z_teacher)
@@ -135,14 +136,14 @@ def test_effective_targets_columns_limits_and_grid():
     np.testing.assert_allclose(targets[:, 3], expected, rtol=1e-12)
     # one teacher per column (e.g. stopping times), paired with the grid points
     two_teachers = np.stack([z_teacher, 2 * z_teacher], axis=1)
-    paired = di.effective_targets(two_teachers, y_hard, rho=[1.0, 1.0], temperature=1.0)
+    paired = grid_targets(two_teachers, y_hard, rho=[1.0, 1.0], temperature=1.0)
     np.testing.assert_array_equal(paired, two_teachers)
 
 
 def test_small_soft_ratio_approaches_the_hard_label_limit():
     angles = random_angles(3, 96)
     z_teacher, y_hard = frequency_task(angles, frequency=2, teacher_scale=4.0)
-    targets = di.effective_targets(z_teacher, y_hard, rho=[0.0, 1e-2, 1e-6, 1e-12], temperature=1.0)
+    targets = grid_targets(z_teacher, y_hard, rho=[0.0, 1e-2, 1e-6, 1e-12], temperature=1.0)
     values = di.data_inefficiency_from_kernel(_kernel(circle_inputs(angles)), targets, n_train=64, n_values=[32, 64])
     gaps = np.abs(values[:, 1:] - values[:, :1])
     assert np.all(np.diff(gaps, axis=1) < 0), gaps
@@ -179,10 +180,10 @@ def test_bad_inputs_raise_value_errors():
     with pytest.raises(ValueError, match="delta_new"):
         di.one_sample_weight_change(factorization, kernel[:n, n:], np.diag(kernel)[n:], delta[:n], delta[n:-1])
     with pytest.raises(ValueError, match="rho"):
-        di.effective_targets([1.0], [1], rho=1.5, temperature=1.0)
+        grid_targets([1.0], [1], rho=1.5, temperature=1.0)
     with pytest.raises(ValueError, match="temperature"):
-        di.effective_targets([1.0], [1], rho=0.5, temperature=0.0)
+        grid_targets([1.0], [1], rho=0.5, temperature=0.0)
     with pytest.raises(ValueError, match="broadcast"):
-        di.effective_targets([1.0, 2.0], [1, 0], rho=[0.5, 0.6], temperature=[1.0, 2.0, 3.0])
+        grid_targets([1.0, 2.0], [1, 0], rho=[0.5, 0.6], temperature=[1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="n_train"):
         di.data_inefficiency_from_kernel(kernel, delta, n_train=kernel.shape[0], n_values=[3])

@@ -9,6 +9,7 @@ from kdwide import effective_logit, tasks
 from kdwide import linearized as lin
 from kdwide.experiments import imperfect_teacher as it
 from kdwide.metrics import best_soft_ratio
+from kdwide.predict import converged_students
 
 
 def _feature_problem(seed, n=40, p=120, logit_scale=2.0, corruption=0.8):
@@ -136,18 +137,6 @@ def test_corrected_share_matches_flip_ratios_and_is_monotone():
         it.corrected_share(np.abs(z) + 0.1, np.ones(300, int), rho=0.5, temperature=1.0)
 
 
-def test_distillation_targets_grid():
-    z = np.array([-2.0, 0.5, 3.0])
-    y = np.array([1, 0, 1])
-    targets = it.distillation_targets(z, y, rho_values=[0.0, 0.5, 1.0], temperature_values=[1.0, 2.0])
-    assert targets.shape == (3, 3, 2)
-    np.testing.assert_array_equal(targets[:, 0, :], [[1, 1], [-1, -1], [1, 1]])
-    np.testing.assert_array_equal(targets[:, 2, :], np.stack([z, z], 1))
-    np.testing.assert_allclose(targets[:, 1, 1], effective_logit(z, y, rho=0.5, temperature=2.0), rtol=1e-12)
-    with pytest.raises(ValueError, match="rho_values"):
-        it.distillation_targets(z, y, rho_values=[1.5], temperature_values=[1.0])
-
-
 def test_best_soft_ratio_and_summary():
     rho = np.array([0.0, 0.5, 1.0])
     assert best_soft_ratio(rho, np.array([0.2, 0.1, 0.1])) == 1.0  # ties go to the largest ρ
@@ -227,8 +216,8 @@ def test_prediction_errors_and_student_logits():
     rng = np.random.default_rng(3)
     phi = rng.standard_normal((30, 8))
     factorization = lin.factorize_kernel(phi.T @ phi)
-    targets = rng.standard_normal((8, 2, 3))
-    outputs = it.distilled_student_logits(factorization, phi.T @ phi, targets)
+    targets = rng.standard_normal((8, 6))
+    outputs = converged_students(factorization, targets, kernel_test_train=phi.T @ phi).test_outputs
     np.testing.assert_allclose(outputs, targets, atol=1e-8)
 
 

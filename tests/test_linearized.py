@@ -11,17 +11,6 @@ def _features(rng, n, p=200):
     return rng.standard_normal((p, n)) / np.sqrt(p)
 
 
-def test_converged_outputs_reproduce_targets_on_training_points():
-    rng = np.random.default_rng(0)
-    phi = _features(rng, 30)
-    kernel = phi.T @ phi
-    factorization = lin.factorize_kernel(kernel)
-    initial = rng.standard_normal(30)
-    targets = rng.standard_normal((30, 4)) * 5
-    outputs = lin.converged_outputs(factorization, kernel, initial, initial, targets)
-    np.testing.assert_allclose(outputs, targets, rtol=0, atol=1e-9)
-
-
 def test_inner_products_norms_and_angles_equal_weight_space_values():
     rng = np.random.default_rng(1)
     phi = _features(rng, 25)

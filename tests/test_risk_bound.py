@@ -19,6 +19,7 @@ from kdwide.effective_logit import effective_logit
 from kdwide.experiments import risk_bound as rb
 from kdwide.kernels import analytic_ntk, analytic_ntk_diagonal
 from kdwide.networks import fully_connected_network, random_features
+from kdwide.predict import grid_targets
 from kdwide.tasks import centred_coefficients, sphere_inputs
 
 ARCHITECTURE = dict(depth=1, activation="relu", w_std=1.0, b_std=0.1)
@@ -112,7 +113,7 @@ def test_alpha_n_from_kernel_algebra_equals_weight_space_angle_at_finite_width()
     kernel = phi_train @ phi_train.T
     teacher_train = phi_train @ oracle
     y = (teacher_train > 0).astype(int)
-    targets = rb.student_targets(teacher_train, y, rho_values=[1.0, 0.6, 0.2, 0.0], temperature=2.0)
+    targets = grid_targets(teacher_train, y, rho=[1.0, 0.6, 0.2, 0.0], temperature=2.0)
     factorization = lin.factorize_kernel(kernel)
     oracle_norm = np.sqrt(c @ (phi_anchor @ phi_anchor.T) @ c)
     assert oracle_norm == pytest.approx(np.linalg.norm(oracle), rel=1e-12)
@@ -132,7 +133,7 @@ def test_readout_zero_weight_change_cancels_the_initial_function_and_enters_alph
     phi_train, c, initial_train = problem["phi_train"], problem["c"], problem["initial_train"]
     oracle = problem["phi_anchor"].T @ c  # u = Δw_* − Δw_z
     teacher_train = phi_train @ oracle
-    targets = rb.student_targets(teacher_train, (teacher_train > 0).astype(int), rho_values=[1.0, 0.3], temperature=1.0)
+    targets = grid_targets(teacher_train, (teacher_train > 0).astype(int), rho=[1.0, 0.3], temperature=1.0)
     kernel = phi_train @ phi_train.T
     carried = lin.ZeroWeightChange(
         initial_train=initial_train,
@@ -170,7 +171,7 @@ def test_student_oracle_cosine_rejects_inconsistent_norm_and_zero_student():
 @pytest.mark.parametrize("seed,input_dim", [(3, 2), (4, 5)])
 def test_bound_holds_point_by_point_on_one_sample(seed, input_dim):
     teacher, x_train, x_test, z_train, z_test = _task(seed, input_dim=input_dim)
-    targets = rb.student_targets(z_train, (z_train > 0).astype(int), rho_values=[1.0, 0.7, 0.2, 0.0], temperature=1.5)
+    targets = grid_targets(z_train, (z_train > 0).astype(int), rho=[1.0, 0.7, 0.2, 0.0], temperature=1.5)
     factorization = lin.factorize_kernel(np.asarray(KERNEL(x_train)))
     student_test = np.asarray(KERNEL(x_test, x_train)) @ np.asarray(lin.solve(factorization, targets))
     cosine = lin.student_oracle_cosine(factorization, z_train, targets, oracle_norm=teacher.oracle_norm)
@@ -272,12 +273,12 @@ def test_student_direction_tends_to_the_pm1_interpolant_as_rho_goes_to_zero():
 def test_student_targets_columns():
     z = np.array([-3.0, 0.5, 2.0])
     y = np.array([0, 1, 1])
-    targets = rb.student_targets(z, y, rho_values=[1.0, 0.5, 0.0], temperature=2.0)
+    targets = grid_targets(z, y, rho=[1.0, 0.5, 0.0], temperature=2.0)
     np.testing.assert_allclose(targets[:, 0], z)
     np.testing.assert_allclose(targets[:, 1], effective_logit(z, y, rho=0.5, temperature=2.0))
     np.testing.assert_allclose(targets[:, 2], [-1, 1, 1])
-    with pytest.raises(ValueError, match="rho_values"):
-        rb.student_targets(z, y, rho_values=[1.2], temperature=1.0)
+    with pytest.raises(ValueError, match="rho"):
+        grid_targets(z, y, rho=[1.2], temperature=1.0)
 
 
 def test_max_margin_violation_share_says_when_the_interpolant_is_the_hard_margin_svm():

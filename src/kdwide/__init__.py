@@ -15,7 +15,7 @@ of the paper:
 - :mod:`kdwide.kernels`: analytic (infinite-width) and empirical (finite-width) tangent kernels.
 - :mod:`kdwide.linearized`: the converged linearized student through kernel algebra (C2).
 - :mod:`kdwide.training`: full-batch gradient descent on the KD loss for a finite network (C2).
-- :mod:`kdwide.grid`: a whole ρ×T grid of students on one factorized kernel.
+- :mod:`kdwide.predict`: converged students for any targets (one solve), and a whole ρ×T grid on one factorization.
 - :mod:`kdwide.tasks`: inputs, teachers and labels (generated).
 - :mod:`kdwide.metrics`: measurements on logits and weight changes.
 - :mod:`kdwide.experiments.risk_bound`: Result 1, the transfer risk bound (R1–R5): oracle angle, p(β), hard-label limit.

@@ -43,7 +43,7 @@ At :math:`\rho = 0` the effective logits are :math:`\pm\infty`. For small :math:
 :math:`c`, so :math:`\Delta z/\ln(1/\rho) \to s`. The log-difference :math:`\ln\|\Delta\hat w_{n+1}\| -
 \ln\|\Delta\hat w_n\|` does not change when all targets (the old ones and the new one) are multiplied by
 the same factor, and it is continuous in the direction of the target vector, so its :math:`\rho \to 0`
-limit is its value for the targets :math:`s = \pm 1` (:func:`effective_targets` uses them at
+limit is its value for the targets :math:`s = \pm 1` (:func:`kdwide.predict.grid_targets` uses them at
 :math:`\rho = 0`). A large fixed logit :math:`\pm M` gives the same numbers; a per-point clipping would not.
 """
 
@@ -55,9 +55,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.linalg
 
-from kdwide.effective_logit import student_targets
 from kdwide.linearized import KernelFactorization, factorize_kernel
-from kdwide.validation import check_finite, check_hard_labels, check_positive_int, check_soft_ratio, check_temperature
+from kdwide.validation import check_finite, check_positive_int
 
 __all__ = [
     "OneSampleChange",
@@ -66,7 +65,6 @@ __all__ = [
     "nested_weight_change_norms",
     "data_inefficiency",
     "data_inefficiency_from_kernel",
-    "effective_targets",
     "average_over_seeds",
 ]
 
@@ -275,47 +273,6 @@ def data_inefficiency_from_kernel(
         delta[n_train:],
         n_values=n_values,
     )
-
-
-def effective_targets(z_teacher, y_hard, *, rho, temperature) -> np.ndarray:
-    r"""Student targets for a list of (ρ, T) grid points: one column per point, one factorization serves all.
-
-    Column ``j`` is :func:`kdwide.effective_logit` at ``(rho[j], temperature[j])``; where ``rho[j] = 0`` it is
-    the hard-label direction :math:`2y_g - 1` (the :math:`\rho \to 0` limit of every scale-free quantity,
-    module docstring).
-
-    Args:
-      z_teacher: ``(n,)`` teacher logits, or ``(n, k)`` (one teacher per column, e.g. stopping times).
-      y_hard: ``(n,)`` labels in {0, 1}.
-      rho: ``(k,)`` soft ratios in [0, 1] (or a scalar).
-      temperature: ``(k,)`` temperatures > 0 (or a scalar); ``rho``, ``temperature`` and the columns of
-        ``z_teacher`` broadcast together to ``k`` columns.
-
-    Returns:
-      ``(n, k)`` float64.
-    """
-    check_soft_ratio(rho)
-    check_temperature(temperature)
-    check_hard_labels(y_hard)
-    check_finite(z_teacher, "z_teacher")
-    z_teacher = np.asarray(z_teacher, dtype=np.float64)
-    y_hard = np.asarray(y_hard)
-    if y_hard.ndim != 1 or z_teacher.ndim not in (1, 2) or z_teacher.shape[0] != y_hard.shape[0]:
-        raise ValueError(f"z_teacher must be (n,) or (n, k) and y_hard (n,), got {z_teacher.shape} and {y_hard.shape}")
-    columns = z_teacher.T if z_teacher.ndim == 2 else z_teacher[None, :]
-    try:
-        rho, temperature, _ = np.broadcast_arrays(
-            np.atleast_1d(np.asarray(rho, float)), np.atleast_1d(np.asarray(temperature, float)), columns[:, :1].ravel()
-        )
-    except ValueError:
-        raise ValueError(
-            f"rho {np.shape(rho)}, temperature {np.shape(temperature)} and the columns of z_teacher {z_teacher.shape} "
-            "must broadcast to one list of k grid points"
-        ) from None
-    if rho.ndim != 1:
-        raise ValueError(f"rho and temperature must be scalars or 1-D lists of grid points, got shape {rho.shape}")
-    teacher = np.broadcast_to(columns.T, (y_hard.shape[0], rho.shape[0]))
-    return student_targets(teacher, y_hard[:, None], rho=rho[None, :], temperature=temperature[None, :])
 
 
 def average_over_seeds(values: np.ndarray, axis: int = 0) -> SeedAverage:

@@ -7,7 +7,7 @@ in the package (``kdwide/data/device_check_reference.json``):
 1. **effective logits**: :func:`kdwide.effective_logit` on 10^7 (teacher logit, label, ρ, T) quadruples;
 2. **analytic NTK and Cholesky**: :func:`kdwide.kernels.analytic_ntk` on n = 8192 inputs (2 hidden ReLU layers)
    and its Cholesky factorization (:func:`kdwide.linearized.factorize_kernel`), with one solve;
-3. **ρ×T grid**: :func:`kdwide.grid.solve_grid`, 45 grid points (9 ρ × 5 T) on one factorization.
+3. **ρ×T grid**: :func:`kdwide.predict.solve_grid`, 45 grid points (9 ρ × 5 T) on one factorization.
 
 It prints, per workload, the time (best of ``--repeats`` runs after a compile-and-warm-up call), the largest
 relative difference from the reference on a fixed sample of entries and on summary values, and whether that is
@@ -39,9 +39,9 @@ import numpy as np
 
 import kdwide
 from kdwide.effective_logit import effective_logit
-from kdwide.grid import solve_grid
 from kdwide.kernels import analytic_ntk
 from kdwide.linearized import factorize_kernel, solve
+from kdwide.predict import solve_grid
 from kdwide.tasks import sphere_inputs
 
 __all__ = ["SCALES", "TOLERANCES", "CheckResult", "main", "platform_report", "run_checks", "workload_values"]

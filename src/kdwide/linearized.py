@@ -36,7 +36,6 @@ __all__ = [
     "factorize_kernel",
     "leading_block",
     "solve",
-    "converged_outputs",
     "weight_change_inner",
     "weight_change_norm",
     "weight_change_cosine",
@@ -145,41 +144,6 @@ def solve(factorization: KernelFactorization, rhs: jnp.ndarray) -> jnp.ndarray:
     return jsl.cho_solve((factorization.cholesky, True), rhs)
 
 
-def converged_outputs(
-    factorization: KernelFactorization,
-    kernel_test_train: jnp.ndarray,
-    initial_train: jnp.ndarray,
-    initial_test: jnp.ndarray,
-    target_train: jnp.ndarray,
-) -> jnp.ndarray:
-    r"""Outputs of the converged linearized student on new inputs.
-
-    .. math:: f(x) = f(x; w_0) + \Theta(x, X)\,\Theta^{-1}\big(z_{\mathrm{target}} - f(X; w_0)\big)
-
-    Args:
-      factorization: of Θ(X, X), size n.
-      kernel_test_train: Θ(X_test, X), shape ``(m, n)``.
-      initial_train: f(X; w₀), shape ``(n,)`` (zeros for the infinite-width mean predictor).
-      initial_test: f(X_test; w₀), shape ``(m,)``.
-      target_train: effective logits on X, shape ``(n,)`` or ``(n, k)`` (k targets, e.g. a ρ×T grid).
-
-    Returns:
-      ``(m,)`` or ``(m, k)``. On the training inputs themselves (``kernel_test_train = Θ(X, X)``) it
-      returns ``target_train`` up to round-off.
-    """
-    target_train = _check_rows(factorization, target_train, "target_train")
-    initial_train = _check_rows(factorization, initial_train, "initial_train")
-    kernel_test_train = jnp.asarray(kernel_test_train, jnp.float64)
-    if kernel_test_train.ndim != 2 or kernel_test_train.shape[1] != factorization.size:
-        raise ValueError(f"kernel_test_train must have shape (m, {factorization.size}), got {kernel_test_train.shape}")
-    initial_test = jnp.asarray(initial_test, jnp.float64)
-    if initial_test.shape != (kernel_test_train.shape[0],):
-        raise ValueError(f"initial_test must have shape ({kernel_test_train.shape[0]},), got {initial_test.shape}")
-    residual = target_train - (initial_train[:, None] if target_train.ndim == 2 else initial_train)
-    change = kernel_test_train @ solve(factorization, residual)
-    return (initial_test[:, None] if change.ndim == 2 else initial_test) + change
-
-
 def weight_change_inner(
     factorization: KernelFactorization, delta_a: jnp.ndarray, delta_b: jnp.ndarray
 ) -> jnp.ndarray:
@@ -221,7 +185,6 @@ def weight_change_cosine(factorization: KernelFactorization, delta_a: jnp.ndarra
     if np.any(np.asarray(norm_a) == 0) or np.any(np.asarray(norm_b) == 0):
         raise ValueError("a weight change is zero: its angle is undefined")
     return jnp.clip(inner / (norm_a * norm_b), -1.0, 1.0)
-
 
 
 class ZeroWeightChange(NamedTuple):

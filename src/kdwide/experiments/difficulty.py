@@ -45,9 +45,10 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.stats import spearmanr
 
-from kdwide.data_inefficiency import data_inefficiency_from_kernel, effective_targets
+from kdwide.data_inefficiency import data_inefficiency_from_kernel
 from kdwide.experiments import claim
 from kdwide.kernels import analytic_ntk
+from kdwide.predict import grid_points, grid_targets
 from kdwide.validation import check_finite, check_positive_int, check_soft_ratio, check_temperature
 
 __all__ = [
@@ -229,7 +230,7 @@ def difficulty_records(
         targets, columns = [], []
         for frequency in frequencies:
             z_teacher, y_hard = frequency_task(angles, frequency=frequency, teacher_scale=teacher_scale)
-            targets.append(effective_targets(z_teacher, y_hard, rho=list(rho_values), temperature=temperature))
+            targets.append(grid_targets(z_teacher, y_hard, rho=list(rho_values), temperature=temperature))
             columns += [
                 {"experiment": "difficulty", "teacher": "exact", "frequency": int(frequency), "rho": float(rho),
                  "temperature": float(temperature), "stopping_time": None}
@@ -261,9 +262,7 @@ def soft_ratio_records(
       Records ``{"experiment": "soft_ratio", "teacher": "exact", "frequency", "rho", "temperature",
       "stopping_time": None, "n_train", "seed", "data_inefficiency"}``.
     """
-    rho_grid, temperature_grid = (a.ravel() for a in np.meshgrid(rho_values, temperature_values, indexing="ij"))
-    check_soft_ratio(rho_grid, "rho_values")
-    check_temperature(temperature_grid, "temperature_values")
+    rho_grid, temperature_grid = grid_points(rho_values, temperature_values)
     columns = [
         {"experiment": "soft_ratio", "teacher": "exact", "frequency": int(frequency), "rho": float(r),
          "temperature": float(t), "stopping_time": None}
@@ -272,7 +271,7 @@ def soft_ratio_records(
 
     def targets_and_columns(seed, angles, inputs):
         z_teacher, y_hard = frequency_task(angles, frequency=frequency, teacher_scale=teacher_scale)
-        return effective_targets(z_teacher, y_hard, rho=rho_grid, temperature=temperature_grid), columns
+        return grid_targets(z_teacher, y_hard, rho=rho_grid, temperature=temperature_grid), columns
 
     options = _kernel_options(depth, activation, w_std, b_std)
     return _seed_records(seeds, n_values, n_candidates, options, targets_and_columns)
@@ -324,7 +323,7 @@ def early_stopping_records(
         )
         z_teacher = np.asarray(analytic_ntk(inputs, teacher_inputs, **options)) @ teacher.coefficients
         _, y_hard = frequency_task(angles, frequency=frequency, teacher_scale=teacher_scale)
-        targets = effective_targets(
+        targets = grid_targets(
             np.repeat(z_teacher, len(rho_values), axis=1), y_hard, rho=np.tile(rho_values, times.size), temperature=temperature
         )
         errors = np.mean((z_teacher > 0) != (y_hard[:, None] == 1), axis=0)

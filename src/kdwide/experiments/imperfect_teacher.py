@@ -44,7 +44,7 @@ is why :func:`cosine_slope_finite_difference` picks its step from the largest :m
 Hard labels alone (ρ = 0) give infinite effective logits; as :math:`\rho\to 0` they grow like
 :math:`\log(1/\rho)\,(2y_g - 1) + O(1)`, so their direction tends to the ±1 vector. The sign of a linearized
 student's outputs and its angle to the oracle depend only on that direction, so ρ = 0 is represented by the
-±1 kernel interpolant (:func:`distillation_targets`).
+±1 kernel interpolant (:func:`kdwide.predict.grid_targets`).
 """
 
 from __future__ import annotations
@@ -55,24 +55,23 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from kdwide.effective_logit import effective_logit, effective_logit_rho_derivative, student_targets
+from kdwide.effective_logit import effective_logit, effective_logit_rho_derivative
 from kdwide.experiments import claim
 from kdwide.linearized import (
     KernelFactorization,
-    converged_outputs,
     factorize_kernel,
     student_oracle_cosine,
     weight_change_inner,
     weight_change_norm,
 )
 from kdwide.metrics import best_soft_ratio, classification_error
+from kdwide.predict import converged_students, grid_points, grid_targets
 from kdwide.tasks import centred_coefficients, expansion_norm, sphere_inputs
 from kdwide.validation import (
     check_finite,
     check_hard_labels,
     check_positive_int,
     check_same_shape,
-    check_soft_ratio,
     check_temperature,
 )
 
@@ -89,8 +88,6 @@ __all__ = [
     "CosineSlope",
     "cosine_slope_at_soft_limit",
     "cosine_slope_finite_difference",
-    "distillation_targets",
-    "distilled_student_logits",
     "prediction_errors",
     "SoftRatioSummary",
     "soft_ratio_summary",
@@ -460,52 +457,6 @@ def cosine_slope_finite_difference(
 # ---------------------------------------------------------------------------------------------------------
 
 
-def distillation_targets(z_teacher: np.ndarray, y_hard: np.ndarray, *, rho_values, temperature_values) -> np.ndarray:
-    r"""The student's training targets (effective logits) on a ρ×T grid.
-
-    Args:
-      z_teacher, y_hard: ``(n,)`` teacher logits and ground-truth labels on the training inputs.
-      rho_values: ``(R,)`` soft ratios in [0, 1]; temperature_values: ``(K,)`` temperatures > 0.
-
-    Returns:
-      ``(n, R, K)``. Columns with ρ = 0 hold the ±1 vector :math:`2y_g - 1`, the limiting *direction* of the
-      (infinite) hard-label effective logits (module docstring); everything downstream (signs of the
-      linearized student, angles) depends only on that direction.
-    """
-    rho_values = np.atleast_1d(np.asarray(rho_values, float))
-    temperature_values = np.atleast_1d(np.asarray(temperature_values, float))
-    if rho_values.ndim != 1 or temperature_values.ndim != 1:
-        raise ValueError("rho_values and temperature_values must be 1-D sequences")
-    check_soft_ratio(rho_values, "rho_values")
-    check_temperature(temperature_values, "temperature_values")
-    z_teacher, y_hard = np.asarray(z_teacher, float), np.asarray(y_hard)
-    check_same_shape(z_teacher=z_teacher, y_hard=y_hard)
-    return student_targets(
-        z_teacher[:, None, None], y_hard[:, None, None], rho=rho_values[None, :, None],
-        temperature=temperature_values[None, None, :],
-    )  # fmt: skip
-
-
-def distilled_student_logits(
-    factorization: KernelFactorization, kernel_test_train: np.ndarray, targets: np.ndarray
-) -> np.ndarray:
-    r"""Held-out logits :math:`\Theta(x, X)\Theta_n^{-1}\Delta z` of converged students (f(x; w₀) = 0).
-
-    Args:
-      factorization: of :math:`\Theta_n`; kernel_test_train: ``(m, n)``.
-      targets: ``(n, ...)`` training targets, e.g. ``(n, R, K)`` from :func:`distillation_targets`.
-
-    Returns:
-      ``(m, ...)``.
-    """
-    targets = np.asarray(targets, float)
-    flat = targets.reshape(targets.shape[0], -1)
-    m = np.shape(kernel_test_train)[0]
-    zeros_train, zeros_test = np.zeros(targets.shape[0]), np.zeros(m)
-    outputs = converged_outputs(factorization, kernel_test_train, zeros_train, zeros_test, flat)
-    return np.asarray(outputs).reshape((m,) + targets.shape[1:])
-
-
 def prediction_errors(logits: np.ndarray, y_hard: np.ndarray) -> np.ndarray:
     """Share of wrong signs along axis 0: ``logits`` ``(m, ...)``, ``y_hard`` ``(m,)`` → ``(...)``."""
     logits, y_hard = np.asarray(logits, float), np.asarray(y_hard)
@@ -598,8 +549,12 @@ def _grid_records(common: dict, rho_values, temperature_values, columns: dict) -
 
 def _student_columns(factorization, kernel_test_train, teacher_train, y_train, y_test, rho_values, temperature_values):
     """Held-out errors, corrected shares (computed and closed form) on the ρ×T grid."""
-    targets = distillation_targets(teacher_train, y_train, rho_values=rho_values, temperature_values=temperature_values)
-    errors = prediction_errors(distilled_student_logits(factorization, kernel_test_train, targets), y_test)
+    grid_shape = (len(rho_values), len(temperature_values))
+    rho_grid, temperature_grid = grid_points(rho_values, temperature_values)
+    targets = grid_targets(teacher_train, y_train, rho=rho_grid, temperature=temperature_grid)
+    logits = converged_students(factorization, targets, kernel_test_train=kernel_test_train).test_outputs
+    targets = targets.reshape((-1, *grid_shape))
+    errors = prediction_errors(logits.reshape((-1, *grid_shape)), y_test)
     wrong = teacher_wrong(teacher_train, y_train)
     hard = errors[rho_values.index(0.0), 0] if 0.0 in rho_values else None  # ρ = 0 does not depend on T
     columns = {

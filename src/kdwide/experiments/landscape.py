@@ -1,7 +1,7 @@
 r"""The ρ×T landscape: Results 1–3 over a whole grid of soft ratio and temperature (chapter 6).
 
 Every measurement here reuses one factorized kernel per task and seed for the whole grid
-(:mod:`kdwide.grid`). Records are tidy rows, one per (ρ, T, seed); :func:`landscape_table` averages them
+(:mod:`kdwide.predict`). Records are tidy rows, one per (ρ, T, seed); :func:`landscape_table` averages them
 into the ρ×T matrix a heatmap shows.
 """
 
@@ -15,9 +15,9 @@ import numpy as np
 from scipy import stats
 
 from kdwide.experiments import claim
-from kdwide.grid import solve_grid
 from kdwide.kernels import analytic_ntk
 from kdwide.metrics import best_soft_ratio, transfer_risk
+from kdwide.predict import solve_grid
 from kdwide.tasks import perfect_teacher, sphere_inputs
 from kdwide.validation import check_positive_int
 
@@ -43,7 +43,7 @@ def risk_landscape_records(
 
     Per seed: a perfect teacher (:func:`kdwide.experiments.risk_bound.perfect_teacher`, a centred kernel expansion in
     the student's own random-feature space), ``n_train`` training and ``n_test`` test inputs uniform on
-    :math:`S^{d-1}`, the analytic NTK, and one :func:`kdwide.grid.solve_grid` for the whole grid. The
+    :math:`S^{d-1}`, the analytic NTK, and one :func:`kdwide.predict.solve_grid` for the whole grid. The
     student starts from :math:`f(\cdot; w_0) = 0` (infinite-width mean predictor, as in chapter 3).
 
     Returns:

@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from kdwide import linearized
-from kdwide.effective_logit import effective_logit
 from kdwide.experiments import claim
 from kdwide.kernels import analytic_ntk, empirical_ntk
 from kdwide.networks import fully_connected_network
+from kdwide.predict import converged_students, grid_points, grid_targets
 from kdwide.stats import loglog_slope
 from kdwide.training import (
     _check_trainable_soft_ratio,
@@ -80,26 +80,22 @@ def linearization_records(
     init_fn, apply_fn, _ = fully_connected_network(depth=depth, width=width, **architecture)
     x_train, x_test = jnp.asarray(x_train, jnp.float64), jnp.asarray(x_test, jnp.float64)
     _, initial = init_fn(jax.random.PRNGKey(int(seed)), x_train.shape)
-    grid = np.meshgrid(np.asarray(rho_values, np.float64), np.asarray(temperature_values, np.float64), indexing="ij")
-    rho_grid, temperature_grid = (g.ravel() for g in grid)
-    targets = effective_logit(
-        jnp.asarray(z_teacher)[:, None], jnp.asarray(y_hard)[:, None], rho=rho_grid, temperature=temperature_grid
-    )
+    rho_grid, temperature_grid = grid_points(rho_values, temperature_values)
+    targets = grid_targets(z_teacher, y_hard, rho=rho_grid, temperature=temperature_grid)
     initial_train, initial_test = _logits(apply_fn, initial, x_train), _logits(apply_fn, initial, x_test)
     empirical_train = empirical_ntk(apply_fn, initial, x_train, **architecture)
     analytic_train = analytic_ntk(x_train, depth=depth, **architecture)
-    factorization = linearized.factorize_kernel(empirical_train)
-    predictions = {
-        "empirical": linearized.converged_outputs(
-            factorization, empirical_ntk(apply_fn, initial, x_test, x_train, **architecture),
-            initial_train, initial_test, targets,
-        ),
-        "analytic": linearized.converged_outputs(
-            linearized.factorize_kernel(analytic_train), analytic_ntk(x_test, x_train, depth=depth, **architecture),
-            initial_train, initial_test, targets,
-        ),
-    }
-    predicted_norms = linearized.weight_change_norm(factorization, targets - initial_train[:, None])
+    initial_values = dict(initial_train=initial_train, initial_test=initial_test)
+    empirical = converged_students(
+        linearized.factorize_kernel(empirical_train), targets,
+        kernel_test_train=empirical_ntk(apply_fn, initial, x_test, x_train, **architecture), **initial_values,
+    )
+    analytic = converged_students(
+        linearized.factorize_kernel(analytic_train), targets,
+        kernel_test_train=analytic_ntk(x_test, x_train, depth=depth, **architecture), **initial_values,
+    )
+    predictions = {"empirical": empirical.test_outputs, "analytic": analytic.test_outputs}
+    predicted_norms = empirical.weight_change_norms
     kernel_distance = float(jnp.linalg.norm(empirical_train - analytic_train) / jnp.linalg.norm(analytic_train))
     records = []
     for column, (rho, temperature) in enumerate(zip(rho_grid.tolist(), temperature_grid.tolist())):

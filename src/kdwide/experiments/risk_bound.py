@@ -59,11 +59,11 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from kdwide import linearized
-from kdwide.effective_logit import student_targets as shared_student_targets
 from kdwide.experiments import claim
 from kdwide.linearized import ZeroWeightChange, student_oracle_cosine
 from kdwide.metrics import folded_angle, transfer_risk
 from kdwide.networks import fully_connected_network, random_features
+from kdwide.predict import converged_students, grid_targets
 from kdwide.stats import loglog_slope, seed_summary
 from kdwide.tasks import (
     _sub_seeds,
@@ -91,7 +91,6 @@ __all__ = [
     "phuong_lampert_bound",
     "hard_label_direction",
     "hard_label_asymptote",
-    "student_targets",
     "max_margin_violation_share",
     "readout_zero_weight_change",
     "FiniteWidthCheck",
@@ -309,29 +308,6 @@ def hard_label_asymptote(z_teacher: np.ndarray, y_hard: np.ndarray, *, rho: floa
     return sign * (np.log(temperature * (1 - rho) / rho) + np.logaddexp(0.0, sign * z_teacher / temperature))
 
 
-def student_targets(
-    z_teacher: np.ndarray, y_hard: np.ndarray, *, rho_values: Sequence[float], temperature: float
-) -> np.ndarray:
-    r"""Training targets of the converged student for several soft ratios, one column per ρ.
-
-    ρ ∈ (0, 1]: the effective logits of C1 (:func:`kdwide.effective_logit`); ρ = 0: the hard-label direction
-    :math:`2y_g - 1` (the ρ → 0 limit of the direction; the scale is immaterial, module docstring).
-
-    Args:
-      z_teacher: ``(n,)``; y_hard: ``(n,)`` in {0, 1}; rho_values: non-empty sequence in [0, 1]; temperature: > 0.
-
-    Returns:
-      ``(n, len(rho_values))`` float64.
-    """
-    if len(rho_values) == 0:
-        raise ValueError("rho_values must not be empty")
-    check_soft_ratio(np.asarray(rho_values, float), "rho_values")
-    return shared_student_targets(
-        np.asarray(z_teacher, float)[:, None], np.asarray(y_hard)[:, None],
-        rho=np.asarray(rho_values, float)[None, :], temperature=temperature,
-    )  # fmt: skip
-
-
 def max_margin_violation_share(factorization: linearized.KernelFactorization, y_hard: np.ndarray) -> float:
     r"""Share of training points whose coefficient in the ±1 interpolant has the wrong sign.
 
@@ -446,7 +422,7 @@ def finite_width_check(
     coefficients *= teacher_logit_scale / np.sqrt(np.mean((phi_train @ (phi_anchor.T @ coefficients)) ** 2))
     oracle = phi_anchor.T @ coefficients
     teacher_train = phi_train @ oracle
-    targets = student_targets(teacher_train, (teacher_train > 0).astype(np.int64), rho_values=rho_values, temperature=temperature)
+    targets = grid_targets(teacher_train, (teacher_train > 0).astype(np.int64), rho=rho_values, temperature=temperature)
     kernel = phi_train @ phi_train.T
     factorization = linearized.factorize_kernel(kernel)
     oracle_norm = float(np.sqrt(coefficients @ (phi_anchor @ phi_anchor.T) @ coefficients))
@@ -551,14 +527,14 @@ def transfer_risk_sweep(
     train_angles = feature_oracle_angles(z_train, diagonal[: len(x_train)], oracle_norm=teacher.oracle_norm)
     angles = feature_oracle_angles(z_angle, diagonal[len(x_train) :], oracle_norm=teacher.oracle_norm)
     best_sample_angle = np.minimum.accumulate(train_angles)
-    targets = student_targets(z_train, y_train, rho_values=rho_values, temperature=temperature)
+    targets = grid_targets(z_train, y_train, rho=rho_values, temperature=temperature)
     full = linearized.factorize_kernel(np.asarray(kernel_fn(x_train)))
     kernel_test_train = np.asarray(kernel_fn(x_test, x_train))
     phuong_lampert = dict(zip(n_values, phuong_lampert_bound(angles, n_values).bound))
     records = []
     for n in n_values:
         block = linearized.leading_block(full, n)
-        student_test = kernel_test_train[:, :n] @ np.asarray(linearized.solve(block, targets[:n]))
+        student_test = converged_students(block, targets[:n], kernel_test_train=kernel_test_train[:, :n]).test_outputs
         cosine = student_oracle_cosine(block, z_train[:n], targets[:n], oracle_norm=teacher.oracle_norm)
         bound = transfer_risk_bound(angles, cosine)
         for column, rho in enumerate(rho_values):
