@@ -96,7 +96,7 @@ def test_check_architecture_returns_plain_types():
 def test_kdwide_never_imports_tensorflow_or_neural_tangents():
     modules = ", ".join(
         f"kdwide.{name}"
-        for name in ("networks", "kernels", "training", "linearized", "grid", "data_inefficiency", "datasets", "stats",
+        for name in ("networks", "kernels", "training", "linearized", "predict", "data_inefficiency", "datasets", "stats",
                      "device_check", "experiments.discontinuity", "experiments.linearization", "experiments.risk_bound",
                      "experiments.difficulty", "experiments.imperfect_teacher", "experiments.landscape")
     )
