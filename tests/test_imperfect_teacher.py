@@ -8,7 +8,7 @@ import kdwide  # noqa: F401  (float64)
 from kdwide import effective_logit, tasks
 from kdwide import linearized as lin
 from kdwide.experiments import imperfect_teacher as it
-from kdwide.metrics import best_soft_ratio
+from kdwide.metrics import best_soft_ratio, classification_error, sign_errors
 from kdwide.predict import converged_students
 
 
@@ -33,7 +33,7 @@ def test_closed_form_slope_equals_finite_difference(seed):
     _, factorization, weights, oracle, teacher, labels = _feature_problem(
         seed, logit_scale=float(rng.uniform(1.0, 3.0)), corruption=float(rng.uniform(0.3, 1.2))
     )
-    assert it.teacher_wrong(teacher, labels).any()
+    assert sign_errors(teacher, labels).any()
     norm = float(np.linalg.norm(weights))
     closed = it.cosine_slope_at_soft_limit(factorization, teacher, labels, oracle, temperature=temperature, oracle_norm=norm)
     finite = it.cosine_slope_finite_difference(
@@ -122,7 +122,7 @@ def test_corrected_share_matches_flip_ratios_and_is_monotone():
     rng = np.random.default_rng(1)
     z = rng.normal(0, 3, 300)
     y = (rng.uniform(size=300) < expit(z / 2)).astype(int)  # a noisy teacher
-    wrong = it.teacher_wrong(z, y)
+    wrong = sign_errors(z, y)
     assert 0 < wrong.mean() < 0.5
     rho = np.linspace(0, 1, 21)
     temperature = np.array([0.5, 1.0, 4.0])
@@ -212,7 +212,7 @@ def test_synthetic_task_is_balanced_scaled_and_representable():
 def test_prediction_errors_and_student_logits():
     y = np.array([1, 0, 1, 0])
     logits = np.array([[1.0, -1.0], [-1.0, -1.0], [2.0, -1.0], [0.5, 1.0]])
-    np.testing.assert_allclose(it.prediction_errors(logits, y), [0.25, 0.75])
+    np.testing.assert_allclose(classification_error(logits, y), [0.25, 0.75])
     rng = np.random.default_rng(3)
     phi = rng.standard_normal((30, 8))
     factorization = lin.factorize_kernel(phi.T @ phi)

@@ -60,12 +60,10 @@ from kdwide.validation import check_finite, check_positive_int
 
 __all__ = [
     "OneSampleChange",
-    "SeedAverage",
     "one_sample_weight_change",
     "nested_weight_change_norms",
     "data_inefficiency",
     "data_inefficiency_from_kernel",
-    "average_over_seeds",
 ]
 
 
@@ -81,15 +79,6 @@ class OneSampleChange(NamedTuple):
     residual: np.ndarray
     posterior_variance: np.ndarray
     squared_norm_increment: np.ndarray
-
-
-class SeedAverage(NamedTuple):
-    """Mean over seeds with its spread: ``mean``, ``std`` (ddof 1; 0 for one seed), ``standard_error``, ``count``."""
-
-    mean: np.ndarray
-    std: np.ndarray
-    standard_error: np.ndarray
-    count: int
 
 
 def _targets(array, rows: int, name: str) -> np.ndarray:
@@ -199,7 +188,7 @@ def data_inefficiency(
     .. math:: I(n) = n \cdot \frac1m \sum_j \tfrac12 \operatorname{log1p}\!\Big(\frac{r_j^2}{v_j\,\|\Delta\hat w_n\|^2}\Big).
 
     The expectation over training sets is left to the caller (average over seeds,
-    :func:`average_over_seeds`). Cost: one factorization (given) and two triangular solves, for all
+    :func:`kdwide.stats.seed_average`). Cost: one factorization (given) and two triangular solves, for all
     ``n`` and all ``k`` target columns.
 
     Args:
@@ -275,20 +264,3 @@ def data_inefficiency_from_kernel(
     )
 
 
-def average_over_seeds(values: np.ndarray, axis: int = 0) -> SeedAverage:
-    """Mean over seeds (``axis``) with standard deviation and standard error.
-
-    Args:
-      values: array with the seeds along ``axis`` (at least one seed); must be finite.
-
-    Returns:
-      :class:`SeedAverage` whose arrays have ``axis`` removed.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim == 0 or values.shape[axis] < 1:
-        raise ValueError("values must have at least one seed along axis")
-    check_finite(values, "values")
-    count = values.shape[axis]
-    mean = values.mean(axis=axis)
-    std = values.std(axis=axis, ddof=1) if count > 1 else np.zeros_like(mean)
-    return SeedAverage(mean, std, std / np.sqrt(count), int(count))

@@ -8,7 +8,7 @@ import numpy as np
 
 from kdwide.validation import check_hard_labels, check_same_shape
 
-__all__ = ["best_soft_ratio", "classification_error", "folded_angle", "label_change_jumps", "transfer_risk"]
+__all__ = ["best_soft_ratio", "classification_error", "folded_angle", "label_change_jumps", "sign_errors", "transfer_risk"]
 
 
 def label_change_jumps(z: np.ndarray, y_hard: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -49,12 +49,34 @@ def transfer_risk(z_teacher: np.ndarray, z_student: np.ndarray) -> float:
     return float(np.mean(z_teacher * z_student < 0))
 
 
-def classification_error(z: np.ndarray, y_hard: np.ndarray) -> float:
-    """Share of inputs where the sign of the logit ``z`` disagrees with the label ``y_hard`` ∈ {0, 1}."""
+def sign_errors(z: np.ndarray, y_hard: np.ndarray) -> np.ndarray:
+    """Where the sign of the logit disagrees with the label (``z = 0`` predicts 0): the one rule for a wrong sign.
+
+    Args:
+      z: logits, shape ``(m, ...)`` (e.g. one column per student).
+      y_hard: labels in {0, 1}, shape ``(m,)``.
+
+    Returns:
+      Boolean array of the shape of ``z``.
+    """
     z, y_hard = np.asarray(z, float), np.asarray(y_hard)
-    check_same_shape(z=z, y_hard=y_hard)
     check_hard_labels(y_hard)
-    return float(np.mean((z > 0) != (y_hard == 1)))
+    if y_hard.ndim != 1 or z.shape[:1] != y_hard.shape:
+        raise ValueError(f"z must have shape ({y_hard.size}, ...) for y_hard of shape {y_hard.shape}, got {z.shape}")
+    return (z > 0) != (y_hard == 1).reshape(y_hard.shape + (1,) * (z.ndim - 1))
+
+
+def classification_error(z: np.ndarray, y_hard: np.ndarray):
+    """Share of inputs (axis 0) where the sign of the logit ``z`` disagrees with the label ``y_hard`` ∈ {0, 1}.
+
+    Returns a float for ``z`` of shape ``(m,)``, an array of shape ``z.shape[1:]`` otherwise.
+
+    Example:
+      >>> classification_error(np.array([2.0, -1.0, 0.5]), np.array([1, 1, 0]))
+      0.6666666666666666
+    """
+    errors = np.mean(sign_errors(z, y_hard), axis=0)
+    return float(errors) if np.ndim(errors) == 0 else errors
 
 
 def folded_angle(cosine: np.ndarray) -> np.ndarray:

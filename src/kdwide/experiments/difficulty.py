@@ -48,6 +48,7 @@ from scipy.stats import spearmanr
 from kdwide.data_inefficiency import data_inefficiency_from_kernel
 from kdwide.experiments import claim
 from kdwide.kernels import analytic_ntk
+from kdwide.metrics import classification_error
 from kdwide.predict import grid_points, grid_targets
 from kdwide.validation import check_finite, check_positive_int, check_soft_ratio, check_temperature
 
@@ -326,7 +327,7 @@ def early_stopping_records(
         targets = grid_targets(
             np.repeat(z_teacher, len(rho_values), axis=1), y_hard, rho=np.tile(rho_values, times.size), temperature=temperature
         )
-        errors = np.mean((z_teacher > 0) != (y_hard[:, None] == 1), axis=0)
+        errors = classification_error(z_teacher, y_hard)
         columns = [
             {"experiment": "early_stopping", "teacher": "converged" if math.isinf(t) else "early_stopped",
              "frequency": int(frequency), "rho": rho, "temperature": float(temperature),

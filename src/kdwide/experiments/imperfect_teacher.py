@@ -64,8 +64,9 @@ from kdwide.linearized import (
     weight_change_inner,
     weight_change_norm,
 )
-from kdwide.metrics import best_soft_ratio, classification_error
+from kdwide.metrics import best_soft_ratio, classification_error, sign_errors
 from kdwide.predict import converged_students, grid_points, grid_targets
+from kdwide.stats import standard_error
 from kdwide.tasks import centred_coefficients, expansion_norm, sphere_inputs
 from kdwide.validation import (
     check_finite,
@@ -80,7 +81,6 @@ __all__ = [
     "synthetic_task",
     "corrupted_teacher_logits",
     "kernel_regression_teacher",
-    "teacher_wrong",
     "flip_soft_ratio",
     "corrected_share",
     "hard_label_change",
@@ -88,7 +88,6 @@ __all__ = [
     "CosineSlope",
     "cosine_slope_at_soft_limit",
     "cosine_slope_finite_difference",
-    "prediction_errors",
     "SoftRatioSummary",
     "soft_ratio_summary",
     "synthetic_records",
@@ -250,14 +249,6 @@ def kernel_regression_teacher(
 # ---------------------------------------------------------------------------------------------------------
 
 
-def teacher_wrong(z_teacher: np.ndarray, y_hard: np.ndarray) -> np.ndarray:
-    """Boolean mask of points where the teacher's sign disagrees with ``y_hard`` (z = 0 predicts 0). Shape ``(n,)``."""
-    z_teacher, y_hard = np.asarray(z_teacher, float), np.asarray(y_hard)
-    check_same_shape(z_teacher=z_teacher, y_hard=y_hard)
-    check_hard_labels(y_hard)
-    return (z_teacher > 0) != (y_hard == 1)
-
-
 def flip_soft_ratio(z_teacher: np.ndarray, *, temperature) -> np.ndarray:
     r"""Soft ratio :math:`\rho^* = T / (T + \tanh(|z_t|/2T))` below which a teacher-wrong point is corrected.
 
@@ -287,7 +278,7 @@ def corrected_share(z_teacher: np.ndarray, y_hard: np.ndarray, *, rho, temperatu
     Raises:
       ValueError: the teacher makes no mistake on these points (the share is undefined), or bad inputs.
     """
-    wrong = teacher_wrong(z_teacher, y_hard)
+    wrong = sign_errors(z_teacher, y_hard)
     if not wrong.any():
         raise ValueError("z_teacher: the teacher makes no mistake on these points; the corrected share is undefined")
     rho, temperature = np.asarray(rho, float), np.asarray(temperature, float)
@@ -457,16 +448,6 @@ def cosine_slope_finite_difference(
 # ---------------------------------------------------------------------------------------------------------
 
 
-def prediction_errors(logits: np.ndarray, y_hard: np.ndarray) -> np.ndarray:
-    """Share of wrong signs along axis 0: ``logits`` ``(m, ...)``, ``y_hard`` ``(m,)`` → ``(...)``."""
-    logits, y_hard = np.asarray(logits, float), np.asarray(y_hard)
-    check_hard_labels(y_hard)
-    if logits.shape[:1] != y_hard.shape:
-        raise ValueError(f"logits must have shape ({y_hard.shape[0]}, ...), got {logits.shape}")
-    truth = (y_hard == 1).reshape(y_hard.shape + (1,) * (logits.ndim - 1))
-    return np.mean((logits > 0) != truth, axis=0)
-
-
 class SoftRatioSummary(NamedTuple):
     """I1 over seeds (or data splits) for one teacher and temperature.
 
@@ -490,10 +471,6 @@ class SoftRatioSummary(NamedTuple):
     margin_paired_standard_error: float
 
 
-def _standard_error(values: np.ndarray) -> float:
-    return float(np.std(values, ddof=1) / np.sqrt(values.size)) if values.size > 1 else float("nan")
-
-
 def soft_ratio_summary(rho_values: Sequence[float], errors: np.ndarray) -> SoftRatioSummary:
     """Summarize error curves ``errors`` of shape ``(S, R)`` (seeds × ρ grid, which must contain ρ = 1)."""
     rho_values = np.asarray(rho_values, float)
@@ -509,8 +486,8 @@ def soft_ratio_summary(rho_values: Sequence[float], errors: np.ndarray) -> SoftR
     best_of_mean = float(best_soft_ratio(rho_values, mean_curve))
     paired = errors[:, ones[0]] - errors[:, np.flatnonzero(rho_values == best_of_mean)[0]]
     return SoftRatioSummary(
-        best, float(best.mean()), _standard_error(best), best_of_mean, margin,
-        float(mean_curve[ones[0]] - mean_curve.min()), float(paired.mean()), _standard_error(paired),
+        best, float(best.mean()), standard_error(best), best_of_mean, margin,
+        float(mean_curve[ones[0]] - mean_curve.min()), float(paired.mean()), standard_error(paired),
     )  # fmt: skip
 
 
@@ -554,8 +531,8 @@ def _student_columns(factorization, kernel_test_train, teacher_train, y_train, y
     targets = grid_targets(teacher_train, y_train, rho=rho_grid, temperature=temperature_grid)
     logits = converged_students(factorization, targets, kernel_test_train=kernel_test_train).test_outputs
     targets = targets.reshape((-1, *grid_shape))
-    errors = prediction_errors(logits.reshape((-1, *grid_shape)), y_test)
-    wrong = teacher_wrong(teacher_train, y_train)
+    errors = classification_error(logits.reshape((-1, *grid_shape)), y_test)
+    wrong = sign_errors(teacher_train, y_train)
     hard = errors[rho_values.index(0.0), 0] if 0.0 in rho_values else None  # ρ = 0 does not depend on T
     columns = {
         "student_error": errors,

@@ -18,6 +18,7 @@ from kdwide.experiments import claim
 from kdwide.kernels import analytic_ntk
 from kdwide.metrics import best_soft_ratio, transfer_risk
 from kdwide.predict import solve_grid
+from kdwide.stats import standard_error
 from kdwide.tasks import perfect_teacher, sphere_inputs
 from kdwide.validation import check_positive_int
 
@@ -94,7 +95,7 @@ def landscape_table(
 
     Returns:
       ``(rho_values, temperature_values, mean, standard_error)``: sorted axes and ``(len(rho), len(T))``
-      matrices (NaN where a cell has no record; standard error 0 for a single seed).
+      matrices (NaN where a cell has no record; standard error NaN for a single seed).
     """
     rows = [r for r in records if all(r.get(k) == v for k, v in (where or {}).items())]
     if not rows:
@@ -110,7 +111,7 @@ def landscape_table(
             cell = [float(r[value]) for r in rows if r["rho"] == rho and r["temperature"] == temperature]
             if cell:
                 mean[i, j] = np.mean(cell)
-                error[i, j] = np.std(cell, ddof=1) / np.sqrt(len(cell)) if len(cell) > 1 else 0.0
+                error[i, j] = standard_error(cell)
     return rho_values, temperature_values, mean, error
 
 
