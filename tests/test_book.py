@@ -131,3 +131,16 @@ def test_author_year_labels_for_the_bibliography() -> None:
     style = find_plugin("pybtex.style.formatting", "kdwide")()
     labels = [e.label for e in style.format_entries([entries["jacot2018neural"], entries["jacot2018neural"]])]
     assert labels == ["Jacot et al., 2018", "Jacot et al., 2018b"]
+
+
+def test_papermill_arguments_are_read_as_papermill_reads_them() -> None:
+    from kdwide_book.book import papermill_parameters
+
+    assert papermill_parameters(["-p", "rho", "0.25", "-p", "n", "3", "-p", "flag", "True", "-p", "name", "x1"]) == {
+        "rho": 0.25, "n": 3, "flag": True, "name": "x1"}
+    assert papermill_parameters(["-y", "{n_values: [16, 32], seed: 1}", "-r", "dataset", "7"]) == {
+        "n_values": [16, 32], "seed": 1, "dataset": "7"}
+    with pytest.raises(ValueError, match="papermill_args"):
+        papermill_parameters(["--log-output"])
+    with pytest.raises(ValueError, match="YAML mapping"):
+        papermill_parameters(["-y", "[1, 2]"])

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from nbclient import NotebookClient
+
+from kdwide_book.notebooks import execute
 
 __all__ = [
     "SOLUTION_TAG",
@@ -265,8 +266,7 @@ def grade(
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
     workdir = Path(cwd) if cwd is not None else path.resolve().parent
-    NotebookClient(notebook, timeout=timeout, kernel_name=kernel_name, allow_errors=True,
-                   resources={"metadata": {"path": str(workdir)}}).execute()
+    execute(notebook, cwd=workdir, timeout=timeout, kernel_name=kernel_name, allow_errors=True)
     report = GradeReport(notebook=str(path))
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":

@@ -23,7 +23,6 @@ import os
 import platform
 import re
 import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -31,10 +30,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import yaml
+from nbclient.exceptions import CellExecutionError
 
 from kdwide_book import PROFILES
-from kdwide_book.results import atomic_write_text
+from kdwide_book.notebooks import execute
+from kdwide_book.results import atomic_write
 
 __all__ = [
     "CHAPTER_PATTERN",
@@ -44,6 +46,7 @@ __all__ = [
     "platform_summary",
     "read_constraints",
     "run_paper_profile",
+    "papermill_parameters",
     "claim_table",
     "deduplicate_assets",
     "external_assets",
@@ -140,7 +143,7 @@ def platform_summary() -> dict[str, str]:
 
 
 def _write_json(path: Path, value: Any) -> None:
-    atomic_write_text(path, json.dumps(value, indent=2) + "\n")  # the project's one atomic write (umask, fsync)
+    atomic_write(path, json.dumps(value, indent=2) + "\n")  # the project's one atomic write (umask, fsync)
 
 
 def run_paper_profile(
@@ -151,10 +154,11 @@ def run_paper_profile(
     notebooks: Sequence[str | Path] | None = None,
     profile: str = "paper",
 ) -> dict[str, Any]:
-    """Execute every chapter with ``profile=PROFILE`` through papermill into ``out_dir``.
+    """Execute every chapter with ``profile=PROFILE`` into ``out_dir`` (:func:`kdwide_book.notebooks.execute`).
 
-    For each chapter ``book/NN_name.ipynb`` this runs ``papermill book/NN_name.ipynb OUT/NN_name.ipynb
-    -p profile paper -p results_path OUT/NN_name.json PAPERMILL_ARGS`` (working directory: the notebook's folder),
+    For each chapter ``book/NN_name.ipynb`` this runs it with the parameters ``profile=PROFILE``,
+    ``results_path=OUT/NN_name.json`` and ``PAPERMILL_ARGS`` into ``OUT/NN_name.ipynb`` (working directory: the
+    notebook's folder), as ``papermill book/NN_name.ipynb OUT/NN_name.ipynb -p profile paper ... PAPERMILL_ARGS`` would,
     so later arguments (``papermill_args``) win over the profile's. The committed notebooks are only read.
     A chapter that fails is recorded and the others still run.
 
@@ -178,16 +182,24 @@ def run_paper_profile(
     paths = [Path(p) for p in notebooks] if notebooks is not None else chapter_notebooks(root)
     summary: dict[str, Any] = {"profile": profile, "papermill_args": list(papermill_args),
                                "platform": platform_summary(), "chapters": []}
+    overrides = papermill_parameters(papermill_args)
     for path in paths:
         output = (out_dir / path.name).resolve()
         results = output.with_suffix(".json")
-        command = [sys.executable, "-m", "papermill", str(path.resolve()), str(output), "--cwd", str(path.resolve().parent),
-                   "-p", "profile", profile, "-p", "results_path", str(results), *papermill_args]
         print(f"[{profile}] {path} -> {output}", flush=True)
         start = time.perf_counter()
-        completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        error, notebook = None, None
+        try:
+            notebook = nbformat.read(path, as_version=4)
+            execute(notebook, cwd=path.resolve().parent,
+                    parameters={"profile": profile, "results_path": str(results), **overrides})
+        except CellExecutionError as exc:
+            error = f"{exc.ename}: {exc.evalue}"
+        except Exception as exc:  # a missing or broken notebook, a dead kernel: this chapter failed
+            error = f"{type(exc).__name__}: {exc}"
+        if notebook is not None:
+            atomic_write(output, nbformat.writes(notebook))
         seconds = time.perf_counter() - start
-        error = None if completed.returncode == 0 else completed.stdout[-4000:]
         if error:
             print(error, file=sys.stderr)
         print(f"[{profile}] {path.name}: {'ok' if error is None else 'FAILED'} in {seconds:.1f} s", flush=True)
@@ -196,6 +208,41 @@ def run_paper_profile(
                                     "seconds": round(seconds, 3), "succeeded": error is None, "error": error})
         _write_json(out_dir / "timings.json", summary)
     return summary
+
+
+def _papermill_value(text: str) -> Any:
+    """papermill's reading of a ``-p`` value: None, True/False, int, float, else the string."""
+    if text in ("None", "True", "False"):
+        return {"None": None, "True": True, "False": False}[text]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def papermill_parameters(arguments: Sequence[str]) -> dict[str, Any]:
+    """Parameters from papermill command-line options (``-p NAME VALUE``, ``-r NAME VALUE``, ``-y YAML``), in order.
+
+    Example:
+      >>> papermill_parameters(["-p", "rho", "0.25", "-y", "n_values: [16, 32]", "-r", "dataset", "1"])
+      {'rho': 0.25, 'n_values': [16, 32], 'dataset': '1'}
+    """
+    arguments, parameters = list(arguments), {}
+    while arguments:
+        option = arguments.pop(0)
+        if option in ("-p", "--parameters", "-r", "--parameters_raw") and len(arguments) >= 2:
+            name, value = arguments.pop(0), arguments.pop(0)
+            parameters[name] = value if option in ("-r", "--parameters_raw") else _papermill_value(value)
+        elif option in ("-y", "--parameters_yaml") and arguments:
+            document = yaml.safe_load(arguments.pop(0))
+            if not isinstance(document, dict):
+                raise ValueError(f"papermill_args: -y needs a YAML mapping, got {document!r}")
+            parameters.update(document)
+        else:
+            raise ValueError(f"papermill_args: expected -p NAME VALUE, -r NAME VALUE or -y YAML, got {option!r}")
+    return parameters
 
 
 def claim_table(summary: dict[str, Any]) -> list[dict[str, Any]]:

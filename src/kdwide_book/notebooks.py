@@ -1,21 +1,97 @@
-"""Execute chapter notebooks in place with their default parameters (for committing them).
+"""Executing chapter notebooks: the one executor behind the book, sweeps, paper-scale runs and the autograder.
 
-``python -m kdwide_book.notebooks book/01_effective_logit.ipynb [...]`` runs each notebook top to bottom
-in a fresh ``python3`` kernel (nbclient), stores the outputs and strips execution timestamps, so the
-committed notebook is exactly what nbval re-executes and compares. Exits non-zero on the first error.
+:func:`execute` runs a notebook top to bottom in a fresh Jupyter kernel (nbclient), optionally with parameters
+injected after its ``parameters`` cell the way papermill does it, in a thread and event loop of its own (so that it
+also works inside a Dask worker or after other asyncio use in the same process), with the kernel's own log kept
+quiet. ``python -m kdwide_book.notebooks book/01_effective_logit.ipynb [...]`` executes chapters in place for
+committing them (:func:`execute_in_place`): outputs stored, execution timestamps stripped and stdout pieces merged,
+so the committed notebook is exactly what nbval re-executes and compares.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
 
-__all__ = ["coalesce_streams", "execute_in_place"]
+__all__ = ["coalesce_streams", "execute", "execute_in_place", "run_in_own_event_loop"]
+
+QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
+"""The kernel's own log (a notice about its loopback transport, "KeyboardInterrupt caught in kernel" at shutdown)
+is not part of a notebook's outputs; a kernel that fails still fails the run with its error."""
+
+
+def run_in_own_event_loop(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call ``function`` in a new thread that has a new asyncio event loop of its own.
+
+    nbclient drives the kernel through asyncio and reuses the calling thread's event loop. In a Dask worker thread,
+    or in a process whose main loop some earlier nbclient use left behind, that loop can already be running
+    elsewhere ("This event loop is already running"); a fresh thread and loop avoid every such interaction.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            outcome["value"] = function(*args, **kwargs)
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    thread = threading.Thread(target=target, name="kdwide-notebook", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+def execute(
+    notebook: nbformat.NotebookNode,
+    *,
+    cwd: str | Path,
+    parameters: Mapping[str, Any] | None = None,
+    timeout: int | None = None,
+    kernel_name: str = "python3",
+    allow_errors: bool = False,
+) -> nbformat.NotebookNode:
+    """Execute ``notebook`` (changed in place and returned) in a fresh kernel started in ``cwd``.
+
+    Args:
+      notebook: the notebook to run.
+      cwd: the kernel's working directory (a chapter runs in its own folder).
+      parameters: values injected in a cell after the ``parameters`` cell (papermill's convention), if any.
+      timeout: seconds per cell (``None``: no limit).
+      kernel_name: the Jupyter kernel (``python3``: this environment's Python).
+      allow_errors: run every cell even after an error (the autograder); otherwise the first error raises.
+
+    Raises:
+      nbclient.exceptions.CellExecutionError: a cell raised (unless ``allow_errors``); its ``ename`` and
+        ``evalue`` name the error, and ``notebook`` holds the outputs up to that cell.
+    """
+    if parameters:
+        from papermill.parameterize import parameterize_notebook  # noqa: PLC0415  (only where parameters are given)
+
+        notebook.metadata.setdefault("papermill", {"default_parameters": {}, "parameters": {}})
+        for cell in notebook.cells:  # what papermill's loader adds before it parameterizes
+            cell.metadata.setdefault("tags", [])
+        parameterized = parameterize_notebook(notebook, dict(parameters), kernel_name=kernel_name)
+        notebook.cells, notebook.metadata = parameterized.cells, parameterized.metadata  # in place, like the rest
+    client = NotebookClient(notebook, timeout=timeout, kernel_name=kernel_name, allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(cwd)}}, extra_arguments=QUIET_KERNEL)
+    run_in_own_event_loop(client.execute)
+    return notebook
 
 
 def coalesce_streams(outputs: list) -> list:
@@ -37,9 +113,7 @@ def execute_in_place(path: str | Path, *, timeout: int = 900) -> float:
     path = Path(path)
     notebook = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-    ).execute()
+    execute(notebook, cwd=path.parent, timeout=timeout)
     elapsed = time.perf_counter() - start
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)

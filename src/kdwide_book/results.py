@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["package_versions", "to_jsonable", "temporary_path", "atomic_write_text", "write_results", "read_results"]
+__all__ = ["package_versions", "to_jsonable", "temporary_path", "atomic_write", "write_results", "read_results"]
 
 
 def package_versions() -> dict[str, str]:
@@ -57,17 +57,18 @@ def temporary_path(path: str | os.PathLike) -> Path:
     return path.parent / f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, fsync, then rename it over ``path``.
+def atomic_write(path: str | os.PathLike, content: str | bytes) -> None:
+    """The project's one atomic write: ``content`` to a temporary file beside ``path``, fsync, rename over ``path``.
 
     A reader sees the old file or the whole new one, never half of it; the umask applies (unlike mkstemp's 0600).
+    ``str`` content is written as UTF-8.
     """
     path = Path(path)
     temporary = temporary_path(path)
     handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.write(text.encode())
+            stream.write(content.encode() if isinstance(content, str) else content)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
@@ -96,7 +97,7 @@ def write_results(
         "records": to_jsonable(list(records)),
     }
     path = Path(path)
-    atomic_write_text(path, json.dumps(document, indent=1, allow_nan=False))
+    atomic_write(path, json.dumps(document, indent=1, allow_nan=False))
     return path
 
 

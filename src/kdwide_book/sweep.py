@@ -31,11 +31,11 @@ kdwide and the Jupyter kernel installed, not the out folder).
 from __future__ import annotations
 
 import ast
-import asyncio
 import contextlib
 import difflib
 import fcntl
 import hashlib
+import io
 import itertools
 import json
 import os
@@ -48,7 +48,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -59,8 +59,9 @@ import nbformat
 import pandas as pd
 
 from kdwide.validation import check_positive_int
+from kdwide_book.notebooks import execute
 from kdwide_book.parameters import validate_parameter
-from kdwide_book.results import atomic_write_text, package_versions, read_results, temporary_path, to_jsonable
+from kdwide_book.results import atomic_write, package_versions, read_results, to_jsonable
 
 __all__ = [
     "LIST_SUFFIX",
@@ -357,78 +358,35 @@ class PointOutcome:
     python: str = sys.executable
 
 
-def _in_own_event_loop(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call ``function`` in a new thread that has a new asyncio event loop of its own.
-
-    papermill drives the kernel through nbclient's asyncio code, which reuses the calling thread's event loop.
-    In a Dask worker thread (``processes=False``), or in a process whose main loop some other nbclient use
-    left behind, that loop can be one that is already running elsewhere ("This event loop is already
-    running"); a fresh thread and loop avoid every such interaction.
-    """
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            outcome["value"] = function(*args, **kwargs)
-        except BaseException as exc:  # re-raised in the caller's thread
-            outcome["error"] = exc
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
-
-    thread = threading.Thread(target=target, name="kdwide-sweep-point", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
-
-
 def execute_point(task: PointTask) -> PointOutcome:
-    """Run one point with papermill in a temporary folder; never raises for a failing notebook.
+    """Run one point (:func:`kdwide_book.notebooks.execute`) in a temporary folder; never raises for a failing notebook.
 
     ``results_path`` is set to a file in that folder; the outcome is ``ok`` only if the notebook ran without
     error and wrote a results file with a ``records`` list. The notebook runs in ``task.cwd`` if that folder
     exists here (the notebook's own folder on the machine that planned the sweep), else in the temporary folder.
     The temporary folder is made in ``task.work_root`` if that folder exists here, else in the system's.
     """
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
+    from nbclient.exceptions import CellExecutionError  # noqa: PLC0415
 
     start = time.perf_counter()
     error = None
     work_root = task.work_root if task.work_root is not None and os.path.isdir(task.work_root) else None
     with tempfile.TemporaryDirectory(prefix="kdwide-sweep-", dir=work_root) as work:
         work_path = Path(work)
-        source = work_path / task.notebook_name
         executed = work_path / f"executed-{task.notebook_name}"
         results = work_path / "results.json"
-        source.write_text(task.notebook_text)
         cwd = task.cwd if task.cwd is not None and os.path.isdir(task.cwd) else work
+        notebook = None
         try:
-            _in_own_event_loop(
-                papermill.execute_notebook,
-                str(source),
-                str(executed),
-                parameters={**task.parameters, "results_path": str(results)},
-                kernel_name=task.kernel_name,
-                cwd=cwd,
-                progress_bar=False,
-                log_output=False,
-                request_save_on_cell_execute=False,
-                execution_timeout=task.cell_timeout,
-                # The kernel's own log (not the notebook's outputs, which go to the executed notebook) prints a
-                # notice about its loopback TCP transport for every point, and "KeyboardInterrupt caught in kernel"
-                # when jupyter_client interrupts it before shutting it down. A kernel that fails still fails the
-                # point with its error, so keep that log quiet.
-                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
-            )
-        except PapermillExecutionError as exc:
-            error = f"{exc.ename}: {exc.evalue} (in cell {exc.exec_count})"
+            notebook = nbformat.reads(task.notebook_text, as_version=4)
+            execute(notebook, cwd=cwd, parameters={**task.parameters, "results_path": str(results)},
+                    timeout=task.cell_timeout, kernel_name=task.kernel_name)
+        except CellExecutionError as exc:
+            error = f"{exc.ename}: {exc.evalue}"
         except Exception as exc:  # kernel died, cell timeout, bad notebook: all mean this point failed
             error = f"{type(exc).__name__}: {exc}"
+        if notebook is not None:
+            executed.write_text(nbformat.writes(notebook))
         notebook_text = executed.read_text() if executed.is_file() else None
         results_text = None
         if error is None:
@@ -462,10 +420,8 @@ def _check_results_text(text: str) -> str | None:
 # ------------------------------------------------------------------------------------- file writing
 
 
-
-
 def _atomic_write_json(path: Path, document: Any) -> None:
-    atomic_write_text(path, json.dumps(to_jsonable(document), indent=1, allow_nan=False) + "\n")
+    atomic_write(path, json.dumps(to_jsonable(document), indent=1, allow_nan=False) + "\n")
 
 
 def _remove_stale_temporaries(folder: Path) -> None:
@@ -491,14 +447,14 @@ def _store(point: SweepPoint, outcome: PointOutcome, out: Path) -> None:
     if outcome.ok:
         assert outcome.results_text is not None
         if outcome.notebook_text is not None:
-            atomic_write_text(folder / "notebook.ipynb", outcome.notebook_text)
-        atomic_write_text(folder / "results.json", outcome.results_text)  # last: marks the point finished
+            atomic_write(folder / "notebook.ipynb", outcome.notebook_text)
+        atomic_write(folder / "results.json", outcome.results_text)  # last: marks the point finished
         for stale in ("failed.ipynb", "error.txt"):
             (folder / stale).unlink(missing_ok=True)
     else:
         if outcome.notebook_text is not None:
-            atomic_write_text(folder / "failed.ipynb", outcome.notebook_text)
-        atomic_write_text(folder / "error.txt", f"{outcome.error}\n")
+            atomic_write(folder / "failed.ipynb", outcome.notebook_text)
+        atomic_write(folder / "error.txt", f"{outcome.error}\n")
 
 
 @contextlib.contextmanager
@@ -706,7 +662,7 @@ def _parquet_engine_missing() -> bool:
 
 
 def _write_table(table: pd.DataFrame, out: Path) -> None:
-    atomic_write_text(out / "table.csv", table.to_csv(index=False))
+    atomic_write(out / "table.csv", table.to_csv(index=False))
     if _parquet_engine_missing():
         print(
             "note: pyarrow (an optional dependency) is not installed: wrote table.csv only; "
@@ -714,13 +670,9 @@ def _write_table(table: pd.DataFrame, out: Path) -> None:
             file=sys.stderr,
         )
         return
-    temporary = temporary_path(out / "table.parquet")
-    try:
-        _parquet_ready(table).to_parquet(temporary, index=False)
-        os.replace(temporary, out / "table.parquet")
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    _parquet_ready(table).to_parquet(buffer, index=False)
+    atomic_write(out / "table.parquet", buffer.getvalue())
 
 
 def read_sweep_table(out: str | os.PathLike) -> pd.DataFrame:
