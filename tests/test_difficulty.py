@@ -80,9 +80,9 @@ def test_gradient_flow_teacher_matches_euler_integration_and_its_limits():
 
 def test_difficulty_records_and_claim_d2():
     records = dif.difficulty_records(
-        seeds=[0, 1, 2], frequencies=[1, 2, 4], rho_values=[1.0, 0.0], temperature=1.0, **SMALL
+        seeds=[0, 1, 2, 3, 4], frequencies=[1, 2, 4], rho_values=[1.0, 0.0], temperature=1.0, **SMALL
     )
-    assert len(records) == 3 * 3 * 2 * 3
+    assert len(records) == 5 * 3 * 2 * 3
     assert set(records[0]) == {
         "experiment", "teacher", "frequency", "rho", "temperature", "stopping_time", "n_train", "seed", "data_inefficiency"
     }

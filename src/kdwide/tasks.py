@@ -22,6 +22,7 @@ __all__ = [
     "PerfectTeacher",
     "perfect_teacher",
     "repetition_seeds",
+    "stream_seeds",
 ]
 
 KernelFn = Callable[..., Any]
@@ -174,8 +175,15 @@ class PerfectTeacher(NamedTuple):
         return kernel_expansion_logits(kernel_fn, x, self.anchors, self.coefficients)
 
 
-def _sub_seeds(seed: int, count: int) -> list[int]:
-    """``count`` independent integer seeds derived from ``seed`` (NumPy ``SeedSequence``)."""
+def stream_seeds(seed: int, count: int) -> list[int]:
+    """``count`` independent integer seeds derived from ``seed``: the one way an experiment splits its seed into
+    streams (inputs, anchors, coefficients, ...). NumPy's ``SeedSequence``; stream ``k`` is the same for every
+    ``count`` > k.
+
+    Example:
+      >>> stream_seeds(0, 3)[:2] == stream_seeds(0, 2)
+      True
+    """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     return [int(s) for s in np.random.SeedSequence(int(seed)).generate_state(count)]
@@ -190,6 +198,7 @@ def perfect_teacher(
     logit_scale: float,
     remove_linear: bool = True,
     n_calibration: int = 4096,
+    calibration: np.ndarray | None = None,
 ) -> PerfectTeacher:
     r"""Draw a perfect teacher in the random-feature space of ``kernel_fn``.
 
@@ -205,7 +214,8 @@ def perfect_teacher(
       n_anchors: :math:`m` (> d + 1 with ``remove_linear``, > 1 without).
       logit_scale: RMS teacher logit, finite and > 0.
       remove_linear: also remove the linear part of the expansion.
-      n_calibration: number of inputs for the scale.
+      n_calibration: number of inputs for the scale (drawn uniformly on the sphere) ...
+      calibration: ... or these inputs, ``(c, d)`` (e.g. a task's held-out set).
 
     Returns:
       :class:`PerfectTeacher`.
@@ -215,10 +225,13 @@ def perfect_teacher(
     check_positive_int(n_calibration, "n_calibration")
     if not (np.isfinite(logit_scale) and logit_scale > 0):
         raise ValueError(f"logit_scale must be finite and > 0, got {logit_scale!r}")
-    anchor_seed, coefficient_seed, calibration_seed = _sub_seeds(seed, 3)
+    anchor_seed, coefficient_seed, calibration_seed = stream_seeds(seed, 3)
     anchors = sphere_inputs(anchor_seed, n_anchors, input_dim)
     coefficients = centred_coefficients(coefficient_seed, anchors, remove_linear=remove_linear)
-    calibration = sphere_inputs(calibration_seed, n_calibration, input_dim)
+    if calibration is None:
+        calibration = sphere_inputs(calibration_seed, n_calibration, input_dim)
+    elif np.ndim(calibration) != 2 or np.shape(calibration)[1] != input_dim:
+        raise ValueError(f"calibration must have shape (c, {input_dim}), got {np.shape(calibration)}")
     rms = float(np.sqrt(np.mean(kernel_expansion_logits(kernel_fn, calibration, anchors, coefficients) ** 2)))
     if not rms > 0:
         raise ValueError("the teacher's logits vanish on the calibration inputs: choose other anchors (seed)")

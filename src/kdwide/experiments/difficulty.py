@@ -50,6 +50,7 @@ from kdwide.experiments import claim
 from kdwide.kernels import analytic_ntk
 from kdwide.metrics import classification_error
 from kdwide.predict import grid_points, grid_targets
+from kdwide.tasks import stream_seeds
 from kdwide.validation import check_finite, check_positive_int, check_soft_ratio, check_temperature
 
 __all__ = [
@@ -89,7 +90,7 @@ def random_angles(seed: int, n: int, *, stream: int = 0) -> np.ndarray:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     if isinstance(stream, bool) or not isinstance(stream, (int, np.integer)) or stream < 0:
         raise ValueError(f"stream must be an integer >= 0, got {stream!r}")
-    return np.random.default_rng([int(seed), int(stream)]).uniform(0.0, 2.0 * math.pi, n)
+    return np.random.default_rng(stream_seeds(int(seed), int(stream) + 1)[int(stream)]).uniform(0.0, 2.0 * math.pi, n)
 
 
 def circle_inputs(angles: np.ndarray) -> np.ndarray:

@@ -67,7 +67,7 @@ from kdwide.linearized import (
 from kdwide.metrics import best_soft_ratio, classification_error, sign_errors
 from kdwide.predict import converged_students, grid_points, grid_targets
 from kdwide.stats import standard_error
-from kdwide.tasks import centred_coefficients, expansion_norm, sphere_inputs
+from kdwide.tasks import perfect_teacher, sphere_inputs, stream_seeds
 from kdwide.validation import (
     check_finite,
     check_hard_labels,
@@ -133,10 +133,6 @@ class SyntheticTask(NamedTuple):
     oracle_norm: float
 
 
-def _child_seed(seed: int, stream: int) -> int:
-    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
-
-
 def synthetic_task(
     kernel_fn: Callable[..., np.ndarray],
     *,
@@ -149,10 +145,10 @@ def synthetic_task(
 ) -> SyntheticTask:
     r"""Oracle :math:`z_g = \sum_j c_j\Theta(\cdot, a_j)` and corruption :math:`\sum_j c'_j\Theta(\cdot, a'_j)`.
 
-    Both expansions have ``n_anchors`` random anchors on the sphere and centred coefficients without
-    linear part (:func:`kdwide.tasks.centred_coefficients`, the book's pitfall 1, one-class teachers), drawn from independent
-    streams of ``seed``. Both are scaled to root mean square ``logit_scale`` over ``x_test`` (a fixed
-    normalization of the task; the held-out set is large). Teachers are
+    Both are :func:`kdwide.tasks.perfect_teacher` expansions (``n_anchors`` random anchors on the sphere, centred
+    coefficients without linear part: the book's pitfall 1, one-class teachers) from independent streams of
+    ``seed``, both scaled to root mean square ``logit_scale`` over ``x_test`` (a fixed normalization of the task;
+    the held-out set is large). Teachers are
     :func:`corrupted_teacher_logits` of the two.
 
     Args:
@@ -172,18 +168,14 @@ def synthetic_task(
     check_positive_int(n_anchors, "n_anchors", minimum=input_dim + 2)
     if not (np.isfinite(logit_scale) and logit_scale > 0):
         raise ValueError(f"logit_scale must be a finite number > 0, got {logit_scale!r}")
-    x = sphere_inputs(_child_seed(seed, 0), n_train + n_test, input_dim)
-    anchors = sphere_inputs(_child_seed(seed, 1), 2 * n_anchors, input_dim)
-    oracle_anchors, corruption_anchors = anchors[:n_anchors], anchors[n_anchors:]
-    oracle_c = centred_coefficients(_child_seed(seed, 2), oracle_anchors)
-    corruption_c = centred_coefficients(_child_seed(seed, 3), corruption_anchors)
-    kernel_x_anchors = np.asarray(kernel_fn(x, anchors), float)
-    oracle = kernel_x_anchors[:, :n_anchors] @ oracle_c
-    corruption = kernel_x_anchors[:, n_anchors:] @ corruption_c
-    oracle_scale = logit_scale / np.sqrt(np.mean(oracle[n_train:] ** 2))
-    corruption = corruption * (logit_scale / np.sqrt(np.mean(corruption[n_train:] ** 2)))
-    oracle, oracle_c = oracle * oracle_scale, oracle_c * oracle_scale
-    oracle_norm = expansion_norm(kernel_fn, oracle_anchors, oracle_c)
+    input_seed, oracle_seed, corruption_seed = stream_seeds(seed, 3)
+    x = sphere_inputs(input_seed, n_train + n_test, input_dim)
+    expansion = dict(kernel_fn=kernel_fn, input_dim=input_dim, n_anchors=n_anchors, logit_scale=logit_scale,
+                     calibration=x[n_train:])
+    oracle_teacher = perfect_teacher(oracle_seed, **expansion)
+    oracle = oracle_teacher.logits(kernel_fn, x)
+    corruption = perfect_teacher(corruption_seed, **expansion).logits(kernel_fn, x)
+    oracle_norm = oracle_teacher.oracle_norm
     labels = (oracle > 0).astype(np.int64)
     return SyntheticTask(
         x[:n_train], x[n_train:], oracle[:n_train], oracle[n_train:], labels[:n_train], labels[n_train:],

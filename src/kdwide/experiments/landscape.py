@@ -19,7 +19,7 @@ from kdwide.kernels import analytic_ntk
 from kdwide.metrics import best_soft_ratio, transfer_risk
 from kdwide.predict import solve_grid
 from kdwide.stats import standard_error
-from kdwide.tasks import perfect_teacher, sphere_inputs
+from kdwide.tasks import perfect_teacher, sphere_inputs, stream_seeds
 from kdwide.validation import check_positive_int
 
 __all__ = ["risk_landscape_records", "landscape_table", "claims"]
@@ -42,7 +42,7 @@ def risk_landscape_records(
 ) -> list[dict[str, Any]]:
     r"""Transfer risk :math:`R = P_x[z_t z_s < 0]` of the converged student for every (ρ, T), perfect teacher.
 
-    Per seed: a perfect teacher (:func:`kdwide.experiments.risk_bound.perfect_teacher`, a centred kernel expansion in
+    Per seed: a perfect teacher (:func:`kdwide.tasks.perfect_teacher`, a centred kernel expansion in
     the student's own random-feature space), ``n_train`` training and ``n_test`` test inputs uniform on
     :math:`S^{d-1}`, the analytic NTK, and one :func:`kdwide.predict.solve_grid` for the whole grid. The
     student starts from :math:`f(\cdot; w_0) = 0` (infinite-width mean predictor, as in chapter 3).
@@ -58,7 +58,7 @@ def risk_landscape_records(
         teacher = perfect_teacher(
             seed, kernel_fn=kernel_fn, input_dim=input_dim, n_anchors=n_anchors, logit_scale=teacher_logit_scale
         )
-        x = sphere_inputs(10_000 + seed, n_train + n_test, input_dim)
+        x = sphere_inputs(stream_seeds(seed, 4)[3], n_train + n_test, input_dim)  # streams 0-2: the teacher's
         z_teacher = teacher.logits(kernel_fn, x)
         y_hard = (z_teacher > 0).astype(int)
         solution = solve_grid(  # the two blocks it needs, not the (n_train + n_test)² kernel

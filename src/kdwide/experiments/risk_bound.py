@@ -66,11 +66,11 @@ from kdwide.networks import fully_connected_network, random_features
 from kdwide.predict import converged_students, grid_targets
 from kdwide.stats import loglog_slope, seed_summary
 from kdwide.tasks import (
-    _sub_seeds,
     centred_coefficients,
     class_balance,
     perfect_teacher,
     sphere_inputs,
+    stream_seeds,
 )
 from kdwide.validation import (
     check_finite,
@@ -408,7 +408,7 @@ def finite_width_check(
     Returns:
       :class:`FiniteWidthCheck`.
     """
-    network_seed, anchor_seed, train_seed, coefficient_seed = _sub_seeds(seed, 4)
+    network_seed, anchor_seed, train_seed, coefficient_seed = stream_seeds(seed, 4)
     init_fn, apply_fn, _ = fully_connected_network(
         depth=depth, width=width, activation=activation, w_std=w_std, b_std=b_std
     )
@@ -511,7 +511,7 @@ def transfer_risk_sweep(
     check_positive_int(n_test, "n_test")
     check_positive_int(n_angle_samples, "n_angle_samples")
     check_temperature(temperature)
-    teacher_seed, train_seed, test_seed, angle_seed = _sub_seeds(seed, 4)
+    teacher_seed, train_seed, test_seed, angle_seed = stream_seeds(seed, 4)
     teacher = perfect_teacher(
         teacher_seed, kernel_fn=kernel_fn, input_dim=input_dim, n_anchors=n_anchors,
         logit_scale=teacher_logit_scale, remove_linear=remove_linear,
