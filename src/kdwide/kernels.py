@@ -169,6 +169,13 @@ def analytic_ntk(
 
     Returns:
       Array of shape ``(n1, n2)`` (``(n1, n1)`` if ``x2`` is None), float64.
+
+    Example:
+      >>> import numpy as np
+      >>> x = np.eye(2)  # two orthogonal unit inputs
+      >>> np.round(np.asarray(analytic_ntk(x, depth=1, w_std=1.0, b_std=0.0)), 4)
+      array([[0.5   , 0.0796],
+             [0.0796, 0.5   ]])
     """
     return _analytic(
         x1, x2, depth=depth, activation=activation, w_std=w_std, b_std=b_std, batch_size=batch_size, kind="ntk"

@@ -78,6 +78,17 @@ def kd_loss(
     """Mean KD loss of S1 over the samples (a scalar). Shapes as in :func:`kd_loss_per_sample`.
 
     Works under ``jax.jit``, ``jax.grad`` and ``jax.vmap``.
+
+    Example:
+      >>> import jax, numpy as np
+      >>> z_teacher, y_hard = np.array([2.0, -1.0]), np.array([1, 0])
+      >>> round(float(kd_loss(z_teacher, z_teacher, y_hard, rho=0.5, temperature=2.0)), 4)
+      0.4213
+      >>> # at the effective logits every per-sample gradient vanishes (C1)
+      >>> from kdwide import effective_logit
+      >>> root = effective_logit(z_teacher, y_hard, rho=0.5, temperature=2.0)
+      >>> bool(np.abs(jax.grad(kd_loss)(root, z_teacher, y_hard, rho=0.5, temperature=2.0)).max() < 1e-12)
+      True
     """
     return jnp.mean(kd_loss_per_sample(z_student, z_teacher, y_hard, rho=rho, temperature=temperature))
 

@@ -1,0 +1,22 @@
+"""The ``Example:`` blocks of the public entry points run and print what they say (doctest)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+import kdwide  # noqa: F401  (float64)
+
+MODULES = ["kdwide.effective_logit", "kdwide.losses", "kdwide.kernels", "kdwide.networks", "kdwide.predict",
+           "kdwide.tasks", "kdwide.stats", "kdwide.metrics", "kdwide.experiments", "kdwide.experiments.discontinuity",
+           "kdwide.reference", "kdwide_book.book"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_examples(name: str) -> None:
+    module = importlib.import_module(name)
+    failures, attempted = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert attempted > 0, f"{name} has no Example"
+    assert failures == 0, f"{name}: {failures} of {attempted} examples failed"
