@@ -9,6 +9,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+from test_kernels import ARCHITECTURES, _inputs  # the same architectures and inputs as the kernel tests
 
 import kdwide  # noqa: F401  (float64)
 from kdwide import reference
@@ -17,16 +18,6 @@ from kdwide.networks import fully_connected_network
 
 UNAVAILABLE = reference.neural_tangents_unavailable_reason()
 needs_neural_tangents = pytest.mark.skipif(UNAVAILABLE is not None, reason=f"reference skipped: {UNAVAILABLE}")
-
-ARCHITECTURES = [
-    dict(depth=1, activation="relu", w_std=1.4, b_std=0.3),
-    dict(depth=3, activation="relu", w_std=1.2, b_std=0.0),
-    dict(depth=2, activation="erf", w_std=1.5, b_std=0.5),
-]
-
-
-def _inputs(n, d=4, seed=0):
-    return np.random.default_rng(seed).normal(size=(n, d))
 
 
 @needs_neural_tangents
