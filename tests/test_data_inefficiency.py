@@ -11,7 +11,7 @@ from kdwide import linearized as lin
 from kdwide.experiments.difficulty import circle_inputs, frequency_task, random_angles
 from kdwide.kernels import analytic_ntk
 from kdwide.predict import grid_targets
-from kdwide.stats import seed_average, standard_error
+from kdwide.stats import standard_error
 from kdwide.tasks import centred_coefficients, kernel_expansion_logits, sphere_inputs
 
 KERNEL = {"depth": 2, "activation": "relu", "w_std": math.sqrt(2.0), "b_std": 0.1}
@@ -121,7 +121,7 @@ def test_pure_soft_labels_of_an_eigenfunction_teacher_become_efficient_hard_labe
         values = di.data_inefficiency_from_kernel(_kernel(circle_inputs(angles)), targets, n_train=128, n_values=n_values)
         soft.append(values[:, 0])
         hard.append(values[:, 1])
-    soft, hard = seed_average(soft).mean, seed_average(hard).mean
+    soft, hard = np.mean(soft, axis=0), np.mean(hard, axis=0)
     assert soft[-1] < 0.01 and np.all(np.diff(soft) < 0), soft
     assert np.all(hard > 0.2), hard  # ‖Δŵ_n‖ keeps growing like a power of n
 
@@ -150,17 +150,9 @@ def test_small_soft_ratio_approaches_the_hard_label_limit():
     assert np.all(np.diff(gaps, axis=1) < 0), gaps
 
 
-def test_average_over_seeds():
-    summary = seed_average(np.array([[1.0, 2.0], [3.0, 6.0]]))
-    np.testing.assert_allclose(summary.mean, [2.0, 4.0])
-    np.testing.assert_allclose(summary.std, [math.sqrt(2), math.sqrt(8)])
-    np.testing.assert_allclose(summary.standard_error, [1.0, 2.0])
-    assert summary.count == 2
-    single = seed_average(np.array([[1.0, 2.0]]))
-    assert np.all(np.isnan(single.std)) and np.all(np.isnan(single.standard_error))
-    assert standard_error([1.0, 3.0]) == 1.0 and np.isnan(standard_error([2.0]))
-    with pytest.raises(ValueError, match="values"):
-        seed_average(np.array([[np.nan]]))
+def test_standard_error_over_seeds():
+    assert standard_error([1.0, 3.0]) == 1.0 and standard_error(np.array([[2.0], [4.0], [6.0]])) == pytest.approx(2 / np.sqrt(3))
+    assert np.isnan(standard_error([2.0]))
 
 
 def test_bad_inputs_raise_value_errors():

@@ -188,7 +188,7 @@ def data_inefficiency(
     .. math:: I(n) = n \cdot \frac1m \sum_j \tfrac12 \operatorname{log1p}\!\Big(\frac{r_j^2}{v_j\,\|\Delta\hat w_n\|^2}\Big).
 
     The expectation over training sets is left to the caller (average over seeds,
-    :func:`kdwide.stats.seed_average`). Cost: one factorization (given) and two triangular solves, for all
+    ``np.mean`` over seeds, :func:`kdwide.stats.standard_error`). Cost: one factorization (given) and two triangular solves, for all
     ``n`` and all ``k`` target columns.
 
     Args:

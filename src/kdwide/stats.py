@@ -4,50 +4,22 @@ log-log slopes."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
-from kdwide.validation import check_finite, check_same_shape
+from kdwide.validation import check_same_shape
 
-__all__ = ["SeedAverage", "fitted_slopes", "loglog_slope", "seed_average", "seed_summary", "standard_error"]
-
-
-
-class SeedAverage(NamedTuple):
-    """Mean over seeds with its spread: ``mean``, ``std`` (ddof 1), ``standard_error``, ``count``."""
-
-    mean: np.ndarray
-    std: np.ndarray
-    standard_error: np.ndarray
-    count: int
-
-
-def seed_average(values: np.ndarray, axis: int = 0) -> SeedAverage:
-    """Mean over seeds (``axis``) with standard deviation and standard error (NaN for a single seed: unknown).
-
-    Args:
-      values: array with the seeds along ``axis`` (at least one seed); must be finite.
-
-    Returns:
-      :class:`SeedAverage` whose arrays have ``axis`` removed.
-
-    Example:
-      >>> seed_average(np.array([[1.0, 2.0], [3.0, 6.0]])).standard_error
-      array([1., 2.])
-    """
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim == 0 or values.shape[axis] < 1:
-        raise ValueError("values must have at least one seed along axis")
-    check_finite(values, "values")
-    count = values.shape[axis]
-    mean = values.mean(axis=axis)
-    std = values.std(axis=axis, ddof=1) if count > 1 else np.full_like(mean, np.nan)
-    return SeedAverage(mean, std, std / np.sqrt(count), int(count))
+__all__ = ["fitted_slopes", "loglog_slope", "seed_summary", "standard_error"]
 
 
 def standard_error(values) -> float:
-    """Standard error of the mean of a 1-D sample (ddof 1); NaN for fewer than two values."""
+    """Standard error of the mean over seeds of a 1-D sample (ddof 1); NaN for fewer than two values (unknown).
+
+    Example:
+      >>> standard_error([1.0, 3.0]), standard_error([2.0])
+      (1.0, nan)
+    """
     values = np.asarray(values, float).ravel()
     return float(np.std(values, ddof=1) / np.sqrt(values.size)) if values.size > 1 else float("nan")
 
