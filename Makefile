@@ -29,7 +29,7 @@ MATHJAX_ROOT    := $(VENV)/share/mathjax
 # a stamp per version (a new version reinstalls); the files the book serves are in $(MATHJAX_ROOT)/static/mathjax/
 MATHJAX         := $(MATHJAX_ROOT)/installed-$(MATHJAX_VERSION)
 
-# make paper / make book PROFILE=paper: every chapter with profile="paper" (papermill) into PAPER_DIR;
+# make paper / make book PROFILE=paper: every chapter with profile="paper" into PAPER_DIR;
 # extra papermill arguments, e.g. PAPERMILL_ARGS="-p n_values '[32, 64]'" for a CPU smoke run.
 PROFILE        ?= ci
 PAPER_DIR      ?= _build/paper
@@ -92,7 +92,7 @@ test-pinned: setup unit nbval book-check browser
 	$(MAKE) device-check DEVICE_SCALE=small
 
 ## make test-current: the current environment's leg: unit tests (reference tests skip, saying why), every chapter
-## executed with papermill with every claim required to hold (no nbval: XLA versions differ in the last bits),
+## executed (papermill-style parameters) with every claim required to hold (no nbval: XLA versions differ in the last bits),
 ## and the device check on the CPU
 test-current: setup-current
 	$(CURRENT_BIN)/python -c "import jax, sys; print(f'current environment: python {sys.version.split()[0]}, jax {jax.__version__}')"

@@ -144,3 +144,8 @@ def test_papermill_arguments_are_read_as_papermill_reads_them() -> None:
         papermill_parameters(["--log-output"])
     with pytest.raises(ValueError, match="YAML mapping"):
         papermill_parameters(["-y", "[1, 2]"])
+
+
+def test_paper_profile_sets_profile_and_results_path_itself(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="must not set 'results_path'"):
+        run_paper_profile(tmp_path, notebooks=[FIXTURE], papermill_args=["-p", "results_path", "x.json"])

@@ -95,8 +95,12 @@ def test_chapter_relations():
     five = dict(rho_values=[0.5, 1.0], profile="ci", results_path=None)
     with pytest.raises(ValueError, match="'rho_values'.*0.0"):
         setup_chapter(five, chapter="05_imperfect_teacher", profiles={"ci": {}, "paper": {}})
-    two = dict(rho_values=[1.0, 0.5], n_anchors=9, input_dim=8, profile="ci", results_path=None)
+    two = dict(rho_values=[1.0, 0.5], widths=[64, 256], n_anchors=9, input_dim=8, profile="ci", results_path=None)
     with pytest.raises(ValueError, match="'n_anchors'"):
         setup_chapter(two, chapter="02_linearization", profiles={"ci": {}, "paper": {}})
+    with pytest.raises(ValueError, match="'widths'.*two different widths"):
+        setup_chapter(dict(two, widths=[64, 64], n_anchors=10), chapter="02_linearization", profiles={"ci": {}, "paper": {}})
+    with pytest.raises(ValueError, match="'rho_values'.*R4"):
+        setup_chapter(dict(five, rho_values=[0.0, 0.5]), chapter="06_landscape", profiles={"ci": {}, "paper": {}})
     with pytest.raises(ValueError, match="profiles"):
         setup_chapter(dict(two, n_anchors=10), chapter="02_linearization", profiles={"ci": {}})

@@ -25,7 +25,7 @@ of the paper:
 - :mod:`kdwide.datasets`: real data (bundled digits; MNIST from local files), never downloaded.
 - :mod:`kdwide.experiments.landscape`: Results 1–3 over the ρ×T plane (chapter 6).
 - :mod:`kdwide_book.parameters`, :mod:`kdwide_book.results`: chapter parameters and results files.
-- :mod:`kdwide_book.sweep` (``kdwide sweep``): resumable papermill sweeps over chapters, local or on Dask.
+- :mod:`kdwide_book.sweep` (``kdwide sweep``): resumable parameter sweeps over chapters, local or on Dask.
 - :mod:`kdwide_book.notebooks`, :mod:`kdwide_book.book`, :mod:`kdwide_book.assignments`: executing chapters, the book's
   Sphinx extension, and student versions with an autograder.
 """

@@ -80,6 +80,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import jaxlib
 import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
@@ -108,7 +109,7 @@ _FAST_ACCEPT = 1e-6
 _CONCRETE_MINIMUM_SIZE = 4096  # below this one compiled program is quicker than several
 # XLA:CPU up to jaxlib 0.7.0 runs the fast path ~3.5x slower as one program than as separate ones (buffer reuse, see
 # the module docstring); from 0.7.1 on one program is the faster (measured per release, 0.5.3 to 0.12).
-_FAST_PATH_SEPARATE_PROGRAMS = tuple(jax.__version_info__[:3]) < (0, 7, 1)
+_FAST_PATH_SEPARATE_PROGRAMS = tuple(int(part) for part in jaxlib.__version__.split(".")[:3]) < (0, 7, 1)
 
 
 def _objective(d, b, constant, temperature):

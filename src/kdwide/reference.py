@@ -76,12 +76,12 @@ def import_neural_tangents() -> Any:
             # business, not the reader's. Only these import-time messages are filtered.
             warnings.filterwarnings("ignore", message=r"jax\.core\.\w+ is deprecated", category=DeprecationWarning)
             import neural_tangents  # noqa: PLC0415  (the one place it is imported)
-    except ImportError as error:
+    except Exception as error:  # noqa: BLE001  (with a newer jax its import can fail in other ways than ImportError)
         raise ImportError(_unavailable_message(error)) from error
     return neural_tangents
 
 
-def _unavailable_message(error: ImportError) -> str:
+def _unavailable_message(error: Exception) -> str:
     try:
         version = metadata.version("neural-tangents")
     except metadata.PackageNotFoundError:

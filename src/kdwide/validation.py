@@ -132,11 +132,15 @@ def _check_real(value: Any, name: str, *, minimum: float, strict: bool) -> float
     return number
 
 
+def check_positive_real(value: Any, name: str) -> float:
+    """A finite real number > 0 (not a bool or a string); returns it as ``float``; ``ValueError`` naming ``name``."""
+    return _check_real(value, name, minimum=0.0, strict=True)
+
+
 def check_architecture(*, depth: int, activation: str, w_std: float, b_std: float) -> tuple[int, str, float, float]:
     """Validate the architecture hyperparameters shared by networks and kernels.
 
-    Lives here, not in :mod:`kdwide.networks`, so that networks and kernels share it without importing
-    each other.
+    Lives here, not in :mod:`kdwide.networks`, so that the kernels (which the networks import) can use it too.
 
     Args:
       depth: number of hidden layers, an integer ≥ 1.

@@ -4,7 +4,8 @@ It imports the science, never the other way round (a test checks it):
 
 - :mod:`kdwide_book.parameters`: the chapters' parameter rules and profiles (one table for every chapter);
 - :mod:`kdwide_book.results`: results files (JSON: parameters, versions, claims, records);
-- :mod:`kdwide_book.notebooks`: executing chapters in place for committing them;
+- :mod:`kdwide_book.notebooks`: the one notebook executor (book, sweeps, paper runs, autograder), and executing
+  chapters in place for committing them;
 - :mod:`kdwide_book.book`: the chapter list, the environment table, paper-scale runs, and the Sphinx extension
   (which imports neither JAX nor :mod:`kdwide`, so the book build stays light);
 - :mod:`kdwide_book.sweep` and :mod:`kdwide_book.cli` (``kdwide sweep``): parameter sweeps over chapters;

@@ -3,7 +3,7 @@
 - :func:`chapter_notebooks` reads ``_toc.yml`` and returns the chapter notebooks (``book/NN_name.ipynb``) in order.
 - :func:`environment_table` lists the installed version of every package beside its pin in ``constraints.txt``
   (the reproducibility appendix shows it).
-- :func:`run_paper_profile` executes every chapter with ``profile="paper"`` through papermill into an output folder,
+- :func:`run_paper_profile` executes every chapter with ``profile="paper"`` into an output folder,
   leaving the committed notebooks untouched, and writes ``timings.json`` there. Its command line is
   ``python -m kdwide_book.book paper --out _build/paper --papermill-args "-p n_values '[32, 64]'"`` (``make paper``).
 - As a Sphinx extension (``_config.yml``: ``extra_extensions: [kdwide_book.book]``), :func:`setup` keeps every page
@@ -183,9 +183,12 @@ def run_paper_profile(
     summary: dict[str, Any] = {"profile": profile, "papermill_args": list(papermill_args),
                                "platform": platform_summary(), "chapters": []}
     overrides = papermill_parameters(papermill_args)
+    for name in ("profile", "results_path") & overrides.keys():
+        raise ValueError(f"papermill_args must not set {name!r}: the runner sets it (use --profile / --out)")
     for path in paths:
         output = (out_dir / path.name).resolve()
         results = output.with_suffix(".json")
+        results.unlink(missing_ok=True)  # a results file left by an earlier run is not this run's
         print(f"[{profile}] {path} -> {output}", flush=True)
         start = time.perf_counter()
         error, notebook = None, None

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sweep = commands.add_parser(
         "sweep",
-        help="run a notebook over a parameter grid (papermill), resumable, on local processes or Dask",
+        help="run a notebook over a parameter grid, resumable, on local processes or Dask",
         description="Run a chapter notebook at every point of a parameter grid and gather its results into one table.",
         epilog=SWEEP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--scheduler", metavar="ADDRESS", help="run on an existing Dask distributed cluster, e.g. tcp://10.0.0.5:8786"
     )
-    sweep.add_argument("--kernel", default="python3", metavar="NAME", help="Jupyter kernel papermill starts (default python3)")
+    sweep.add_argument("--kernel", default="python3", metavar="NAME", help="Jupyter kernel the points run in (default python3)")
     sweep.add_argument("--cell-timeout", type=float, metavar="SECONDS", help="fail a point whose cell runs longer")
     sweep.add_argument("--dry-run", action="store_true", help="check the sweep and list its points; run nothing")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")

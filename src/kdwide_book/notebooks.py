@@ -12,49 +12,60 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
 
-__all__ = ["coalesce_streams", "execute", "execute_in_place", "run_in_own_event_loop"]
+__all__ = ["coalesce_streams", "execute", "execute_in_place"]
 
 QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
 """The kernel's own log (a notice about its loopback transport, "KeyboardInterrupt caught in kernel" at shutdown)
 is not part of a notebook's outputs; a kernel that fails still fails the run with its error."""
 
 
-def run_in_own_event_loop(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call ``function`` in a new thread that has a new asyncio event loop of its own.
+def _run_in_own_thread(client: NotebookClient) -> None:
+    """Run ``client`` in a new thread with an event loop of its own (``asyncio.run``), and wait for it.
 
-    nbclient drives the kernel through asyncio and reuses the calling thread's event loop. In a Dask worker thread,
-    or in a process whose main loop some earlier nbclient use left behind, that loop can already be running
-    elsewhere ("This event loop is already running"); a fresh thread and loop avoid every such interaction.
+    nbclient drives the kernel through asyncio. In a Dask worker thread, or in a process whose main loop some earlier
+    nbclient use left behind, the calling thread's loop can already be running elsewhere ("This event loop is already
+    running"); a fresh thread and loop avoid every such interaction. If the wait is interrupted (Ctrl-C), the run is
+    cancelled, which shuts its kernel down, before the interruption propagates.
     """
-    outcome: dict[str, Any] = {}
+    state: dict[str, Any] = {}
+    started = threading.Event()
+
+    async def main() -> None:
+        state["loop"], state["task"] = asyncio.get_running_loop(), asyncio.current_task()
+        started.set()
+        await client.async_execute()
 
     def target() -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
         try:
-            outcome["value"] = function(*args, **kwargs)
+            asyncio.run(main())
         except BaseException as exc:  # re-raised in the caller's thread
-            outcome["error"] = exc
+            state["error"] = exc
         finally:
-            asyncio.set_event_loop(None)
-            loop.close()
+            started.set()
 
     thread = threading.Thread(target=target, name="kdwide-notebook", daemon=True)
     thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
+    try:
+        thread.join()
+    except BaseException:
+        started.wait()
+        if "task" in state and thread.is_alive():
+            state["loop"].call_soon_threadsafe(state["task"].cancel)
+        thread.join()
+        raise
+    if "error" in state:
+        raise state["error"]
 
 
 def execute(
@@ -68,11 +79,13 @@ def execute(
 ) -> nbformat.NotebookNode:
     """Execute ``notebook`` (changed in place and returned) in a fresh kernel started in ``cwd``.
 
+    Stored outputs are cleared first, so a run that stops at an error shows nothing beyond that cell.
+
     Args:
       notebook: the notebook to run.
       cwd: the kernel's working directory (a chapter runs in its own folder).
       parameters: values injected in a cell after the ``parameters`` cell (papermill's convention), if any.
-      timeout: seconds per cell (``None``: no limit).
+      timeout: seconds per cell (``None``: no limit); rounded up to whole seconds (nbclient's unit).
       kernel_name: the Jupyter kernel (``python3``: this environment's Python).
       allow_errors: run every cell even after an error (the autograder); otherwise the first error raises.
 
@@ -88,9 +101,13 @@ def execute(
             cell.metadata.setdefault("tags", [])
         parameterized = parameterize_notebook(notebook, dict(parameters), kernel_name=kernel_name)
         notebook.cells, notebook.metadata = parameterized.cells, parameterized.metadata  # in place, like the rest
+    for cell in notebook.cells:  # a run that stops early must not show stored outputs of the cells after it
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    timeout = None if timeout is None else math.ceil(timeout)
     client = NotebookClient(notebook, timeout=timeout, kernel_name=kernel_name, allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd)}}, extra_arguments=QUIET_KERNEL)
-    run_in_own_event_loop(client.execute)
+    _run_in_own_thread(client)
     return notebook
 
 

@@ -127,6 +127,7 @@ def _contains_both_limits(p: Mapping[str, Any]) -> bool:
 CHAPTER_RULES: dict[str, list[tuple[str, Callable[[Mapping[str, Any]], bool], str]]] = {
     "02_linearization": [
         ("rho_values", lambda p: min(p["rho_values"]) > 0, "soft ratios in (0, 1] (networks are trained)"),
+        ("widths", lambda p: len(set(p["widths"])) >= 2, "at least two different widths (C2 fits a slope against width)"),
         ("n_anchors", lambda p: p["n_anchors"] > p["input_dim"] + 1, "an integer > input_dim + 1"),
     ],
     "03_risk_bound": [
@@ -137,6 +138,9 @@ CHAPTER_RULES: dict[str, list[tuple[str, Callable[[Mapping[str, Any]], bool], st
     ],
     "05_imperfect_teacher": [
         ("rho_values", _contains_both_limits, "a list containing 0.0 (the hard-label student) and 1.0 (pure distillation)"),
+    ],
+    "06_landscape": [
+        ("rho_values", _contains_both_limits, "a list containing 0.0 (hard labels) and 1.0 (pure soft): R4 compares them"),
     ],
 }
 

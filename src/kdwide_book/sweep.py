@@ -1,4 +1,4 @@
-"""Resumable parameter sweeps of chapter notebooks (papermill), on local processes or a Dask cluster.
+"""Resumable parameter sweeps of chapter notebooks (papermill-style parameters), on local processes or a Dask cluster.
 
 A sweep runs one notebook at every point of a grid (the Cartesian product of the values given per
 parameter, seeds last) with ``results_path`` set, and gathers the ``records`` of every results file
@@ -184,7 +184,7 @@ def notebook_parameters(notebook: str | os.PathLike) -> dict[str, Any]:
                 except ValueError:
                     defaults[name] = _Expression(ast.unparse(node))
         return defaults
-    raise ValueError(f"{path}: no code cell tagged 'parameters' (papermill needs one)")
+    raise ValueError(f"{path}: no code cell tagged 'parameters' (parameters are injected after it)")
 
 
 def _assignments(statement: ast.stmt) -> Iterator[tuple[str, ast.expr]]:
@@ -257,7 +257,7 @@ def point_id(parameters: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One grid point: its id (folder name) and the parameters papermill sets (``results_path`` aside)."""
+    """One grid point: its id (folder name) and the parameters injected into its notebook (``results_path`` aside)."""
 
     id: str
     parameters: dict[str, Any]
@@ -373,7 +373,6 @@ def execute_point(task: PointTask) -> PointOutcome:
     work_root = task.work_root if task.work_root is not None and os.path.isdir(task.work_root) else None
     with tempfile.TemporaryDirectory(prefix="kdwide-sweep-", dir=work_root) as work:
         work_path = Path(work)
-        executed = work_path / f"executed-{task.notebook_name}"
         results = work_path / "results.json"
         cwd = task.cwd if task.cwd is not None and os.path.isdir(task.cwd) else work
         notebook = None
@@ -385,9 +384,12 @@ def execute_point(task: PointTask) -> PointOutcome:
             error = f"{exc.ename}: {exc.evalue}"
         except Exception as exc:  # kernel died, cell timeout, bad notebook: all mean this point failed
             error = f"{type(exc).__name__}: {exc}"
+        notebook_text = None
         if notebook is not None:
-            executed.write_text(nbformat.writes(notebook))
-        notebook_text = executed.read_text() if executed.is_file() else None
+            try:
+                notebook_text = nbformat.writes(notebook)
+            except Exception as exc:  # an unwritable notebook must not turn into an exception here
+                error = error or f"the executed notebook could not be written: {type(exc).__name__}: {exc}"
         results_text = None
         if error is None:
             if not results.is_file():
@@ -513,7 +515,7 @@ def _run_processes(tasks: Sequence[PointTask], jobs: int) -> Iterator[PointOutco
         completed = True
     finally:
         if not completed:
-            # Interrupted: kill the workers outright. Interrupting papermill inside a worker can leave it blocked,
+            # Interrupted: kill the workers outright. Interrupting a notebook run inside a worker can leave it blocked,
             # and a worker that dies holding the task queue's lock blocks the others; killing all of them cannot
             # hang. Their kernels exit by themselves within a second of losing their parent (ipykernel's
             # parent poller); their temporary folders are in OUT/.work, emptied by the next run.
@@ -593,7 +595,7 @@ def _versions() -> dict[str, str]:
 
 
 def _kernel_description(kernel_name: str) -> dict[str, Any]:
-    """The kernelspec papermill will start (``python`` in its argv means this interpreter, as jupyter_client does)."""
+    """The kernelspec each point's kernel is started from (``python`` in its argv means this interpreter, as jupyter_client does)."""
     try:
         from jupyter_client.kernelspec import KernelSpecManager
 
@@ -710,7 +712,7 @@ def run_sweep(
       jobs: local worker processes running points at once.
       scheduler: address of an existing Dask distributed scheduler (e.g. ``tcp://10.0.0.5:8786``); the points
         then run on its workers and ``jobs`` is not used.
-      kernel_name: Jupyter kernel papermill starts (``python3``: this environment's Python).
+      kernel_name: Jupyter kernel each point runs in (``python3``: this environment's Python).
       cell_timeout: seconds one cell may run (None: no limit).
       progress: show a progress bar and a one-line plan on stderr.
       command: the command line, recorded in the manifest.

@@ -20,7 +20,7 @@ from kdwide.metrics import best_soft_ratio, transfer_risk
 from kdwide.predict import solve_grid
 from kdwide.stats import standard_error
 from kdwide.tasks import perfect_teacher, sphere_inputs, stream_seeds
-from kdwide.validation import check_positive_int
+from kdwide.validation import check_positive_int, check_positive_real
 
 __all__ = ["risk_landscape_records", "landscape_table", "claims"]
 
@@ -52,6 +52,7 @@ def risk_landscape_records(
     """
     check_positive_int(n_train, "n_train")
     check_positive_int(n_test, "n_test")
+    check_positive_real(teacher_logit_scale, "teacher_logit_scale")
     kernel_fn = functools.partial(analytic_ntk, depth=depth, activation=activation, w_std=w_std, b_std=b_std)
     records = []
     for seed in seeds:

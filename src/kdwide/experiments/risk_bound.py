@@ -60,7 +60,7 @@ from jax.flatten_util import ravel_pytree
 
 from kdwide import linearized
 from kdwide.experiments import claim
-from kdwide.linearized import ZeroWeightChange, student_oracle_cosine
+from kdwide.linearized import _COSINE_SLACK, ZeroWeightChange, student_oracle_cosine
 from kdwide.metrics import folded_angle, transfer_risk
 from kdwide.networks import fully_connected_network, random_features
 from kdwide.predict import converged_students, grid_targets
@@ -76,6 +76,7 @@ from kdwide.validation import (
     check_finite,
     check_hard_labels,
     check_positive_int,
+    check_positive_real,
     check_same_shape,
     check_soft_ratio,
     check_temperature,
@@ -104,8 +105,6 @@ KernelFn = Callable[..., Any]
 """``kernel_fn(x1, x2=None) -> (n1, n2)`` kernel matrix (``x2=None``: the square kernel with exact diagonal)."""
 
 _HALF_PI = 0.5 * np.pi
-_COSINE_SLACK = 1e-8
-"""Cosines may exceed 1 by round-off only; more than this means inconsistent inputs (ValueError)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -408,6 +407,8 @@ def finite_width_check(
     Returns:
       :class:`FiniteWidthCheck`.
     """
+    check_soft_ratio(np.asarray(rho_values, float), "rho_values")
+    check_positive_real(teacher_logit_scale, "teacher_logit_scale")
     network_seed, anchor_seed, train_seed, coefficient_seed = stream_seeds(seed, 4)
     init_fn, apply_fn, _ = fully_connected_network(
         depth=depth, width=width, activation=activation, w_std=w_std, b_std=b_std
@@ -511,6 +512,8 @@ def transfer_risk_sweep(
     check_positive_int(n_test, "n_test")
     check_positive_int(n_angle_samples, "n_angle_samples")
     check_temperature(temperature)
+    check_soft_ratio(np.asarray(rho_values, float), "rho_values")
+    check_positive_real(teacher_logit_scale, "teacher_logit_scale")
     teacher_seed, train_seed, test_seed, angle_seed = stream_seeds(seed, 4)
     teacher = perfect_teacher(
         teacher_seed, kernel_fn=kernel_fn, input_dim=input_dim, n_anchors=n_anchors,
