@@ -149,3 +149,15 @@ def test_papermill_arguments_are_read_as_papermill_reads_them() -> None:
 def test_paper_profile_sets_profile_and_results_path_itself(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="must not set 'results_path'"):
         run_paper_profile(tmp_path, notebooks=[FIXTURE], papermill_args=["-p", "results_path", "x.json"])
+
+
+def test_the_book_build_skips_every_virtual_environment_the_makefile_creates() -> None:
+    """`make book` after `make test` must not read notebooks inside .venv-current (papermill ships some)."""
+    import re
+
+    import yaml
+
+    excluded = yaml.safe_load((ROOT / "_config.yml").read_text())["exclude_patterns"]
+    venvs = re.findall(r"^(?:CURRENT_)?VENV\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert sorted(venvs) == [".venv", ".venv-current"]
+    assert all(venv in excluded for venv in venvs), f"_config.yml exclude_patterns {excluded} miss one of {venvs}"
