@@ -45,8 +45,11 @@ from kdwide.validation import (
 
 __all__ = [
     "TrainingResult",
+    "check_trainable_soft_ratio",
     "loss_curvature_bound",
+    "network_logits",
     "relative_weight_change",
+    "squared_norm",
     "stable_learning_rate",
     "train_student",
 ]
@@ -109,7 +112,8 @@ def stable_learning_rate(kernel_train: jax.Array, *, rho: float, temperature: fl
     return fraction * 2 * kernel_train.shape[0] / (curvature * largest)
 
 
-def _logits(apply_fn, params, x):
+def network_logits(apply_fn, params, x):
+    """The network\'s scalar outputs ``f(x; params)``, shape ``(n,)`` (``apply_fn`` returns ``(n, 1)``)."""
     return jnp.reshape(apply_fn(params, x), (x.shape[0],))
 
 
@@ -118,14 +122,14 @@ def _run_chunk(params, x, z_teacher, y_hard, rho, temperature, learning_rate, *,
     """``steps`` gradient steps in one compiled ``lax.scan``; returns params, losses and the final residual."""
 
     def loss(p):
-        return kd_loss(_logits(apply_fn, p, x), z_teacher, y_hard, rho=rho, temperature=temperature)
+        return kd_loss(network_logits(apply_fn, p, x), z_teacher, y_hard, rho=rho, temperature=temperature)
 
     def step(p, _):
         value, gradient = jax.value_and_grad(loss)(p)
         return jax.tree_util.tree_map(lambda w, g: w - learning_rate * g, p, gradient), value
 
     params, losses = lax.scan(step, params, None, length=steps)
-    residual = stationarity_residual(_logits(apply_fn, params, x), z_teacher, y_hard, rho=rho, temperature=temperature)
+    residual = stationarity_residual(network_logits(apply_fn, params, x), z_teacher, y_hard, rho=rho, temperature=temperature)
     return params, losses, jnp.max(jnp.abs(residual))
 
 
@@ -138,7 +142,7 @@ def _progress_enabled(progress: bool | None) -> bool:
         return False
 
 
-def _check_trainable_soft_ratio(rho, name: str) -> None:
+def check_trainable_soft_ratio(rho, name: str) -> None:
     """ρ (scalar or values) in (0, 1]: at ρ = 0 the per-sample minima are at infinity, nothing to train towards."""
     check_soft_ratio(rho, name)
     if np.any(np.asarray(rho) == 0):
@@ -183,7 +187,7 @@ def train_student(
     Raises:
       ValueError: bad arguments, or the loss became non-finite (learning rate too large).
     """
-    _check_trainable_soft_ratio(rho, "rho")
+    check_trainable_soft_ratio(rho, "rho")
     check_temperature(temperature)
     x_train = jnp.asarray(x_train, jnp.float64)
     z_teacher = jnp.asarray(z_teacher, jnp.float64)
@@ -207,7 +211,7 @@ def train_student(
     arguments = (x_train, z_teacher, y_hard, jnp.float64(rho), jnp.float64(temperature), jnp.float64(learning_rate))
 
     residual = float(jnp.max(jnp.abs(stationarity_residual(
-        _logits(apply_fn, params, x_train), z_teacher, y_hard, rho=rho, temperature=temperature
+        network_logits(apply_fn, params, x_train), z_teacher, y_hard, rho=rho, temperature=temperature
     ))))
     histories, steps = [], 0
     with tqdm(total=max_steps, desc="gradient descent", disable=not _progress_enabled(progress), leave=False) as bar:
@@ -236,7 +240,8 @@ def train_student(
     return TrainingResult(params, history, steps, converged, residual, float(learning_rate))
 
 
-def _squared_norm(tree) -> jax.Array:
+def squared_norm(tree) -> jax.Array:
+    """Sum of the squares of every entry of a parameter pytree (the squared norm of the weights)."""
     return sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(tree))
 
 
@@ -252,6 +257,6 @@ def relative_weight_change(params: Any, initial_params: Any) -> float:
     if jax.tree_util.tree_structure(params) != jax.tree_util.tree_structure(initial_params):
         raise ValueError("params and initial_params must have the same pytree structure")
     change = jax.tree_util.tree_map(lambda a, b: a - b, params, initial_params)
-    return float(jnp.sqrt(_squared_norm(change) / _squared_norm(initial_params)))
+    return float(jnp.sqrt(squared_norm(change) / squared_norm(initial_params)))
 
 

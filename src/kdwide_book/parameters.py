@@ -165,16 +165,12 @@ def validate_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
     return dict(parameters)
 
 
-def resolve_profile(
-    parameters: Mapping[str, Any], profiles: Mapping[str, Mapping[str, Any]], overridden: set[str] | None = None
-) -> dict[str, Any]:
-    """Fill in profile-dependent settings.
+def resolve_profile(parameters: Mapping[str, Any], profiles: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Fill the parameters left at ``None`` from the chosen profile, then validate every one.
 
     Args:
       parameters: the chapter's parameters, with ``profile`` among them.
-      profiles: ``{"ci": {...}, "paper": {...}}``, settings per profile.
-      overridden: names the reader set explicitly (they win over the profile); ``None`` means only
-        parameters whose value is ``None`` are filled from the profile.
+      profiles: ``{"ci": {...}, "paper": {...}}``, settings per profile; a value the reader set wins.
 
     Returns:
       A new dict: the parameters with profile values filled in, validated.
@@ -183,8 +179,7 @@ def resolve_profile(
     validate_parameter("profile", profile)
     resolved = dict(parameters)
     for name, value in profiles[profile].items():
-        explicit = (name in overridden) if overridden is not None else (resolved.get(name) is not None)
-        if not explicit:
+        if resolved.get(name) is None:
             resolved[name] = value
     return validate_parameters(resolved)
 

@@ -15,10 +15,10 @@ from kdwide.networks import fully_connected_network
 from kdwide.predict import converged_students, grid_points, grid_targets
 from kdwide.stats import loglog_slope
 from kdwide.training import (
-    _check_trainable_soft_ratio,
-    _logits,
-    _squared_norm,
+    check_trainable_soft_ratio,
+    network_logits,
     relative_weight_change,
+    squared_norm,
     stable_learning_rate,
     train_student,
 )
@@ -75,14 +75,14 @@ def linearization_records(
       ``kernel_distance`` (:math:`\|\hat\Theta - \Theta\|_F / \|\Theta\|_F` on the training inputs).
     """
     check_positive_int(seed, "seed", minimum=0)
-    _check_trainable_soft_ratio(rho_values, "rho_values")  # before any kernel is computed
+    check_trainable_soft_ratio(rho_values, "rho_values")  # before any kernel is computed
     architecture = dict(activation=activation, w_std=w_std, b_std=b_std)
     init_fn, apply_fn, _ = fully_connected_network(depth=depth, width=width, **architecture)
     x_train, x_test = jnp.asarray(x_train, jnp.float64), jnp.asarray(x_test, jnp.float64)
     _, initial = init_fn(jax.random.PRNGKey(int(seed)), x_train.shape)
     rho_grid, temperature_grid = grid_points(rho_values, temperature_values)
     targets = grid_targets(z_teacher, y_hard, rho=rho_grid, temperature=temperature_grid)
-    initial_train, initial_test = _logits(apply_fn, initial, x_train), _logits(apply_fn, initial, x_test)
+    initial_train, initial_test = network_logits(apply_fn, initial, x_train), network_logits(apply_fn, initial, x_test)
     empirical_train = empirical_ntk(apply_fn, initial, x_train, **architecture)
     analytic_train = analytic_ntk(x_train, depth=depth, **architecture)
     initial_values = dict(initial_train=initial_train, initial_test=initial_test)
@@ -104,7 +104,7 @@ def linearization_records(
             apply_fn, initial, x_train, z_teacher, y_hard, rho=rho, temperature=temperature, learning_rate=rate,
             tolerance=tolerance, max_steps=max_steps, progress=progress,
         )
-        trained_test = _logits(apply_fn, result.params, x_test)
+        trained_test = network_logits(apply_fn, result.params, x_test)
         change = jax.tree_util.tree_map(lambda a, b: a - b, result.params, initial)
         records.append(dict(
             width=int(width), depth=int(depth), seed=int(seed), rho=rho, temperature=temperature,
@@ -113,9 +113,9 @@ def linearization_records(
             test_gap_empirical=_root_mean_square(trained_test - predictions["empirical"][:, column]),
             test_gap_analytic=_root_mean_square(trained_test - predictions["analytic"][:, column]),
             test_change_scale=_root_mean_square(predictions["empirical"][:, column] - initial_test),
-            train_gap=float(jnp.max(jnp.abs(_logits(apply_fn, result.params, x_train) - targets[:, column]))),
+            train_gap=float(jnp.max(jnp.abs(network_logits(apply_fn, result.params, x_train) - targets[:, column]))),
             relative_weight_change=relative_weight_change(result.params, initial),
-            weight_change_norm=float(jnp.sqrt(_squared_norm(change))),
+            weight_change_norm=float(jnp.sqrt(squared_norm(change))),
             predicted_weight_change_norm=float(predicted_norms[column]),
             kernel_distance=kernel_distance,
         ))
