@@ -50,6 +50,7 @@ __all__ = [
     "claim_table",
     "deduplicate_assets",
     "external_assets",
+    "external_references",
     "author_year_label",
     "setup",
 ]
@@ -298,6 +299,22 @@ def external_assets(assets: Sequence[Any]) -> list[str]:
     return [name for name in names if "://" in name or name.startswith("//")]
 
 
+#: tags whose ``src``/``href``/``data`` the browser fetches by itself (``<a href>`` is a link, not a load)
+_LOADING_TAG = re.compile(
+    r"<(script|link|img|iframe|source|video|audio|embed|object|track|input)\b[^>]*?\b(src|href|data|srcset)\s*=\s*"
+    r"[\"']?\s*((?:[a-zA-Z][a-zA-Z0-9+.-]*:)?//[^\"'\s>]+)", re.IGNORECASE)
+
+
+def external_references(html: str) -> list[str]:
+    """Addresses on another site that ``html`` (e.g. a page body with cell outputs) makes the browser load.
+
+    Example:
+      >>> external_references('<script src="https://cdn.plot.ly/p.js"></script><a href="https://x.org">x</a>')
+      ['https://cdn.plot.ly/p.js']
+    """
+    return [match.group(3) for match in _LOADING_TAG.finditer(html)]
+
+
 def _page_assets(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
     from sphinx.util import logging
 
@@ -308,6 +325,10 @@ def _page_assets(app: Any, pagename: str, templatename: str, context: dict[str, 
                 logging.getLogger(__name__).warning(
                     f"page {pagename!r} would load {name} from the network; the book must work offline "
                     f"(serve it from _static, see _config.yml)", type="kdwide", subtype="offline")
+    for address in external_references(context.get("body", "")):  # cell outputs and raw HTML in the text
+        logging.getLogger(__name__).warning(
+            f"page {pagename!r} has content that loads {address} from the network; the book must work offline "
+            f"(serve it from _static)", type="kdwide", subtype="offline")
 
 
 def author_year_label(entry: Any) -> str:

@@ -7,8 +7,35 @@ import numpy as np
 from kdwide.effective_logit import effective_logit, stationarity_residual
 from kdwide.experiments import claim
 from kdwide.metrics import label_change_jumps
+from kdwide.validation import check_soft_ratio, check_temperature
 
-__all__ = ["claims", "discontinuity_records"]
+__all__ = ["claims", "discontinuity_records", "flip_teacher_logit"]
+
+
+def flip_teacher_logit(*, rho, temperature) -> np.ndarray:
+    r"""The teacher logit :math:`|z_t|` beyond which the effective logit takes the teacher's side against the label.
+
+    Where teacher and label disagree (:math:`z_t > 0`, :math:`y_g = 0`, or the mirror image), the effective logit is
+    0 at :math:`|z_t| = 2T\,\mathrm{artanh}\big(T(1-\rho)/\rho\big)`: closer to the boundary the hard label wins,
+    further out the teacher does. For :math:`\rho \le T/(T+1)` the hard label wins at every :math:`z_t` and the
+    flip point is ``inf``. (The inverse of the flip soft ratio :math:`\rho^* = T/(T+\tanh(|z_t|/2T))`.)
+
+    Args:
+      rho: soft ratios in [0, 1]; temperature: temperatures > 0 (broadcast together).
+
+    Returns:
+      float64 array of the broadcast shape, values in :math:`[0, \infty]`.
+
+    Example:
+      >>> float(flip_teacher_logit(rho=1.0, temperature=2.0)), float(flip_teacher_logit(rho=0.5, temperature=2.0))
+      (0.0, inf)
+    """
+    check_soft_ratio(rho)
+    check_temperature(temperature)
+    rho, temperature = np.asarray(rho, float), np.asarray(temperature, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(rho > 0, temperature * (1.0 - rho) / np.where(rho > 0, rho, 1.0), np.inf)
+    return np.where(ratio < 1.0, 2.0 * temperature * np.arctanh(np.where(ratio < 1.0, ratio, 0.0)), np.inf)
 
 
 
