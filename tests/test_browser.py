@@ -12,9 +12,12 @@ that needs the network fails here instead of quietly loading a CDN. On every pag
   pixels per CSS pixel);
 - the browser console has no errors, and no request went to anything but the local server;
 - exercise solutions are hidden behind a toggle, and clicking it shows them;
+- every interactive figure (plotly explorer) responds: moving each slider changes the plotted data, with no console
+  error and no request outside the site (every chapter page and the introduction have at least one);
 - a full-page screenshot goes to ``_build/screenshots/`` (one per page under ``book/``).
 
-The last two tests check the checker: with the local MathJax withheld, and on a probe page that breaks every
+Every figure of a chapter page is numbered ("Fig. 3.2"), captioned and described by an alternative text that is not
+a file name (checked in the HTML, no browser needed). The last tests check the checkers: with the local MathJax withheld, and on a probe page that breaks every
 rule, it must report failures.
 """
 
@@ -24,6 +27,7 @@ import base64
 import functools
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -368,3 +372,165 @@ def test_without_a_rendered_book_the_browser_tests_skip_or_fail(monkeypatch: pyt
     monkeypatch.setenv(HTML_ENV, str(tmp_path / "missing"))  # asked for explicitly (make browser): a failure
     with pytest.raises(pytest.fail.Exception, match="no index.html there"):
         html_dir()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Figures: numbered, captioned, described
+# ---------------------------------------------------------------------------------------------------------------
+
+FILE_LIKE_ALT = re.compile(r"(^\.{0,2}/|_images/|\.(png|jpe?g|svg|gif)$|^[0-9a-f]{16,}$)", re.IGNORECASE)
+
+
+def figure_problems(html: str) -> list[str]:
+    """What is wrong with the notebook figures of a page: every image in a cell output must sit in a ``<figure>``
+    with a number (``Fig. N.M``), a caption, and an ``alt`` text that describes it (not a file name or hash)."""
+    from bs4 import BeautifulSoup
+
+    problems = []
+    soup = BeautifulSoup(html, "html.parser")
+    for index, image in enumerate(soup.select(".cell_output img")):
+        name = image.get("src", "?")
+        alt = (image.get("alt") or "").strip()
+        if len(alt) < 20 or FILE_LIKE_ALT.search(alt):
+            problems.append(f"image {index + 1} ({name}): alt text {alt[:60]!r} does not describe the figure")
+        figure = image.find_parent("figure")
+        if figure is None:
+            problems.append(f"image {index + 1} ({name}): not in a <figure> (no number, no caption)")
+            continue
+        number = figure.select_one(".caption-number")
+        if number is None or not re.fullmatch(r"Fig\. \d+\.\d+", number.get_text(strip=True)):
+            problems.append(f"image {index + 1} ({name}): no figure number like 'Fig. 3.2'")
+        caption = figure.select_one(".caption-text")
+        if caption is None or len(caption.get_text(strip=True)) < 20:
+            problems.append(f"image {index + 1} ({name}): no caption")
+    return problems
+
+
+def chapter_pages(root: Path) -> list[str]:
+    return [p for p in book_pages(root) if p.startswith("book/") and p.split("/")[-1][:2].isdigit()]
+
+
+def test_every_chapter_figure_is_numbered_captioned_and_described() -> None:
+    root = html_dir()
+    from bs4 import BeautifulSoup
+
+    failures, count = {}, 0
+    for page in chapter_pages(root):
+        html = (root / page).read_text()
+        count += len(BeautifulSoup(html, "html.parser").select(".cell_output img"))
+        if problems := figure_problems(html):
+            failures[page] = problems
+    assert count >= 19, f"{count} figures in the chapter pages; the chapters have at least 19"
+    assert not failures, "\n".join(f"{page}:\n  " + "\n  ".join(problems) for page, problems in failures.items())
+
+
+def test_the_figure_check_fails_on_a_bare_image() -> None:
+    bare = '<div class="cell_output"><img alt="../_images/6883e0d8.png" src="../_images/6883e0d8.png"></div>'
+    problems = "\n".join(figure_problems(bare))
+    assert "does not describe" in problems and "not in a <figure>" in problems, problems
+    unnumbered = ('<div class="cell_output"><figure><img alt="A line plot of the risk against n, falling." src="a.png">'
+                  '<figcaption><p><span class="caption-text">A caption long enough to count.</span></p></figcaption>'
+                  '</figure></div>')
+    assert figure_problems(unnumbered) == ["image 1 (a.png): no figure number like 'Fig. 3.2'"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Interactive figures: every slider moves the data
+# ---------------------------------------------------------------------------------------------------------------
+
+EXPLORER_STATE_JS = r"""
+const plot = arguments[0];
+const flat = v => (v && typeof v === 'object' && 'length' in v) ? Array.from(v, flat) : v;
+return JSON.stringify({state: plot.getAttribute('data-state'),
+                       data: (plot.data || []).map(t => [flat(t.x), flat(t.y), flat(t.z)])});
+"""
+
+
+def check_explorers(driver, base_url: str, page: str) -> tuple[int, list[str]]:
+    """Open ``page``, move every slider of every explorer to its other end, and report what did not respond.
+
+    Returns (number of explorers, problems). The slider is moved by a real click on its rail.
+    """
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    driver.get_log("browser"), driver.get_log("performance")
+    driver.get(base_url + page)
+    problems: list[str] = []
+    plots = driver.find_elements(By.CSS_SELECTOR, ".kdwide-explorer .plotly-graph-div")
+    for plot in plots:
+        name = plot.get_attribute("id")
+        if not wait_until(lambda: driver.execute_script("return !!(arguments[0].data && arguments[0]._fullLayout)", plot)):
+            problems.append(f"{name}: the plot was never drawn (is _static/plotly.min.js loaded?)")
+            continue
+        rails = plot.find_elements(By.CSS_SELECTOR, ".slider-rail-touch-rect")
+        if not rails:
+            problems.append(f"{name}: no slider")
+        initial = driver.execute_script(EXPLORER_STATE_JS, plot)
+        for index, rail in enumerate(rails):
+            # to the far right end, then the far left end: some states legitimately coincide (at rho = 0 the
+            # temperature plays no role), so one of the two moves must change the plotted data
+            moved = changed = False
+            for side in (1, -1):
+                before = driver.execute_script(EXPLORER_STATE_JS, plot)
+                driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", rail)
+                ActionChains(driver).move_to_element_with_offset(rail, side * (rail.size["width"] // 2 - 8), 0).click().perform()
+                if wait_until(lambda: driver.execute_script(EXPLORER_STATE_JS, plot) != before, timeout_s=2.0):
+                    moved = True
+                    after = json.loads(driver.execute_script(EXPLORER_STATE_JS, plot))
+                    changed = changed or after["data"] != json.loads(before)["data"]
+            # back to where it started, so the next slider is tested from the figure's own starting state
+            steps = driver.execute_script("return arguments[0]._fullLayout.sliders[arguments[1]].steps.length", plot, index)
+            start = int(json.loads(initial)["state"].split(",")[index])
+            pad = 10  # plotly's rail padding: the first and last steps sit this far inside the rail
+            offset = -rail.size["width"] // 2 + pad + round(start * (rail.size["width"] - 2 * pad) / max(steps - 1, 1))
+            ActionChains(driver).move_to_element_with_offset(rail, offset, 0).click().perform()
+            if not wait_until(lambda: driver.execute_script(EXPLORER_STATE_JS, plot) == initial, timeout_s=2.0):
+                problems.append(f"{name}: slider {index + 1} did not return to its starting step")
+            if not moved:
+                problems.append(f"{name}: moving slider {index + 1} changed nothing")
+            elif not changed:
+                problems.append(f"{name}: slider {index + 1} moved but the plotted data did not change")
+    for entry in driver.get_log("browser"):
+        if entry.get("level") == "SEVERE" and "/favicon.ico " not in entry.get("message", ""):
+            problems.append(f"console error: {entry.get('message', '')[:300]}")
+    outside = set()
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message.get("method") == "Network.requestWillBeSent":
+            url = message["params"]["request"]["url"]
+            if not url.startswith((base_url, "data:", "blob:", "about:")):
+                outside.add(url)
+    if outside:
+        problems.append(f"requests outside the site: {sorted(outside)[:5]}")
+    return len(plots), problems
+
+
+def test_every_explorer_responds_to_its_sliders(driver) -> None:
+    root = html_dir()
+    pages = chapter_pages(root) + [p for p in book_pages(root) if p == "book/intro.html"]
+    assert "book/intro.html" in pages, "the introduction (its hero figure) is missing"
+    failures, counts = {}, {}
+    with Site(root) as site:
+        for page in pages:
+            counts[page], problems = check_explorers(driver, site.base_url, page)
+            if problems:
+                failures[page] = problems
+    print("explorers per page:", counts)
+    assert all(counts.values()), f"pages without an interactive figure: {[p for p, n in counts.items() if not n]}"
+    assert not failures, "\n".join(f"{page}:\n  " + "\n  ".join(problems) for page, problems in failures.items())
+
+
+def test_the_explorer_check_fails_on_a_dead_slider(driver) -> None:
+    """A probe explorer whose slider wiring is removed: moving the slider changes nothing, and the check says so."""
+    from kdwide_book.explorers import Slider, explorer
+
+    figure = explorer("probe-explorer", [Slider("a", [1.0, 2.0])], lambda a: [{"y": [a, a]}],
+                      traces=[dict(type="scatter", x=[0, 1])], caption="A probe with a dead slider.")
+    dead = figure.html.replace('plot.on("plotly_sliderchange"', 'plot.on("never_fired"')
+    assert dead != figure.html
+    page = ('<!DOCTYPE html><html><head><meta charset="utf-8"><script src="_static/plotly.min.js"></script></head>'
+            f'<body>{dead}</body></html>')
+    with Site(html_dir(), extra={"__explorer_probe__.html": page}) as site:
+        count, problems = check_explorers(driver, site.base_url, "__explorer_probe__.html")
+    assert count == 1 and any("changed nothing" in p for p in problems), problems

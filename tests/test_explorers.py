@@ -78,7 +78,7 @@ def test_compact_rounds_to_four_digits_and_drops_non_finite_values() -> None:
 def test_the_site_serves_plotly_once_and_only_pages_with_an_explorer_load_it(tmp_path: Path) -> None:
     calls: dict[str, list] = {"connect": [], "js": []}
     app = SimpleNamespace(doctreedir=str(tmp_path / "doctrees"), config=SimpleNamespace(html_static_path=["x"]),
-                          connect=lambda event, handler: calls["connect"].append((event, handler)),
+                          connect=lambda event, handler, priority=500: calls["connect"].append((event, handler)),
                           add_js_file=lambda name, **kw: calls["js"].append(name))
     setup(app)
     handlers = dict(calls["connect"])
@@ -110,7 +110,7 @@ def test_the_effective_logit_explorer_shows_the_effective_logit_and_its_flip_poi
     flip = float(flip_teacher_logit(rho=0.9, temperature=1.0))
     assert state["traces"][2]["x"] == [pytest.approx(flip, rel=1e-3)] and state["traces"][2]["y"] == [0.0]
     no_flip = spec["states"][0]  # rho 0.5 <= T/(T+1) at T = 1: the label always wins, nothing to mark
-    assert no_flip["traces"][2]["x"] == [] and "no flip" in no_flip["layout"]["annotations[0].text"]
+    assert no_flip["traces"][2]["x"] == [] and "no flip" in no_flip["layout"]["title.text"]
 
 
 def test_the_slice_explorer_breaks_the_curve_at_the_label_change() -> None:
@@ -121,7 +121,7 @@ def test_the_slice_explorer_breaks_the_curve_at_the_label_change() -> None:
                                            rho=0.5, temperature=1.0).html)
     half, soft = spec["states"][0], spec["states"][1]
     assert None in half["traces"][1]["y"]  # the gap where the label changes
-    assert "jump" in half["layout"]["annotations[0].text"]
+    assert "jump" in half["layout"]["title.text"]
     assert np.allclose([v for v in soft["traces"][1]["y"] if v is not None], z_teacher, atol=1e-3)  # rho = 1: teacher
 
 
@@ -157,4 +157,4 @@ def test_the_landscape_explorer_marks_the_best_rho_of_every_temperature() -> Non
     spec = spec_of(chapters.landscape_explorer(rho_axis, temperature_axis, maps).html)
     first, second = spec["states"]
     assert first["traces"][1] == {"x": ["1", "2"], "y": ["0.5", "1"]}  # tie at T = 2 goes to the largest rho
-    assert second["traces"][1]["y"] == ["0", "1"] and "lowest 0 at ρ = 0, T = 1" in second["layout"]["annotations[0].text"]
+    assert second["traces"][1]["y"] == ["0", "1"] and "lowest 0 at ρ = 0, T = 1" in second["layout"]["title.text"]

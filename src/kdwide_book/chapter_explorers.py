@@ -55,7 +55,7 @@ def effective_logit_explorer(
         flip = float(flip_teacher_logit(rho=r, temperature=t))
         text = ("no flip: the label wins for every teacher logit (ρ ≤ T/(T+1))" if not np.isfinite(flip)
                 else f"flip point |z_t| = {flip:.3g}: beyond it the teacher wins against the label")
-        return {"annotations[0].text": text}
+        return {"title.text": text}
 
     return explorer(
         element_id,
@@ -70,8 +70,7 @@ def effective_logit_explorer(
         caption="The effective logit against the teacher's logit. Move ρ down from 1 and the curve leaves the diagonal "
                 "toward the label's side; the cross marks where a disagreeing teacher starts to win.",
         x_label="teacher logit z_t", y_label="effective logit z_s,eff",
-        layout=dict(yaxis_range=[-20, 20], annotations=[dict(text="", x=0.0, y=1.02, xref="paper", yref="paper",
-                                                              showarrow=False, xanchor="left", yanchor="bottom")]),
+        layout=dict(yaxis_range=[-20, 20]),
     )
 
 
@@ -99,7 +98,7 @@ def slice_explorer(
     def state_layout(r: float, t: float) -> dict:
         z = np.asarray(effective_logit(z_teacher, y_hard, rho=r, temperature=t))
         jump = np.abs(z[breaks] - z[breaks - 1]).min() if breaks.size else 0.0
-        return {"annotations[0].text": f"jump of the student's output at the label change: {jump:.3g}"}
+        return {"title.text": f"jump of the student's output at the label change: {jump:.3g}"}
 
     return explorer(
         element_id,
@@ -112,32 +111,35 @@ def slice_explorer(
         caption=caption or ("A wide student's output along a line through input space. The teacher is smooth; "
                             "with hard labels mixed in (ρ < 1) the student jumps where the true label changes."),
         x_label="input x", y_label="logit",
-        layout=dict(yaxis_range=[-15, 15], annotations=[dict(text="", x=0.0, y=1.02, xref="paper", yref="paper",
-                                                              showarrow=False, xanchor="left", yanchor="bottom")]),
+        layout=dict(yaxis_range=[-15, 15]),
     )
 
 
 def kernel_scatter_explorer(
-    analytic: np.ndarray, empirical_by_width: Mapping[int, np.ndarray], *, element_id: str = "kernel-scatter-explorer",
+    analytic: np.ndarray, empirical_by_width: Mapping[int, np.ndarray], *, max_points: int = 2000,
+    element_id: str = "kernel-scatter-explorer",
 ) -> Explorer:
     """Chapter 2: entries of the empirical NTK against the analytic NTK, a slider over the width.
 
     Args:
       analytic: ``(n, n)`` analytic NTK on the training inputs.
       empirical_by_width: width → ``(n, n)`` empirical NTK at initialization, same inputs.
+      max_points: at most this many entries are drawn (evenly spaced in row-major order), to keep the page light;
+        the distance printed for each width uses every entry.
     """
-    analytic = np.asarray(analytic, float).ravel()
+    analytic_all = np.asarray(analytic, float).ravel()
+    shown = np.unique(np.linspace(0, analytic_all.size - 1, min(max_points, analytic_all.size)).astype(int))
+    analytic = analytic_all[shown]
     widths = sorted(empirical_by_width)
-    limits = [float(analytic.min()), float(analytic.max())]
+    limits = [float(analytic_all.min()), float(analytic_all.max())]
 
     def state(width: int) -> list[dict]:
-        empirical = np.asarray(empirical_by_width[width], float).ravel()
-        return [{"y": empirical}, {}]
+        return [{"y": np.asarray(empirical_by_width[width], float).ravel()[shown]}, {}]
 
     def state_layout(width: int) -> dict:
         empirical = np.asarray(empirical_by_width[width], float).ravel()
-        distance = np.linalg.norm(empirical - analytic) / np.linalg.norm(analytic)
-        return {"annotations[0].text": f"width {width}: relative distance {distance:.3g}"}
+        distance = np.linalg.norm(empirical - analytic_all) / np.linalg.norm(analytic_all)
+        return {"title.text": f"width {width}: relative distance {distance:.3g}"}
 
     return explorer(
         element_id, [Slider("width", widths, 0)], state,
@@ -147,9 +149,7 @@ def kernel_scatter_explorer(
         caption="Each dot is one entry of the training-set kernel: empirical NTK at initialization against the "
                 "analytic (infinite-width) NTK. Widen the network and the cloud contracts onto the diagonal.",
         x_label="analytic Θ(x, x')", y_label="empirical Θ̂(x, x')",
-        layout=dict(annotations=[dict(text="", x=0.0, y=1.02, xref="paper", yref="paper", showarrow=False,
-                                      xanchor="left", yanchor="bottom")]),
-    )
+            )
 
 
 def risk_explorer(table: pd.DataFrame, *, n_test: int, element_id: str = "risk-explorer") -> Explorer:
@@ -289,7 +289,7 @@ def landscape_explorer(
     def state_layout(name: str) -> dict:
         values = np.asarray(maps[name], float)
         row, column = np.unravel_index(np.argmin(values), values.shape)
-        return {"annotations[0].text": f"{name}: lowest {values[row, column]:.4g} at ρ = {rho_labels[row]}, "
+        return {"title.text": f"{name}: lowest {values[row, column]:.4g} at ρ = {rho_labels[row]}, "
                                        f"T = {temperature_labels[column]}"}
 
     return explorer(
@@ -302,7 +302,5 @@ def landscape_explorer(
         caption="The ρ×T landscapes (hover a cell for its value); the slider switches the map. Stars mark the best "
                 "ρ at each temperature.",
         x_label="temperature T", y_label="soft ratio ρ",
-        layout=dict(xaxis_type="category", yaxis_type="category", legend=dict(orientation="h", y=1.08),
-                    annotations=[dict(text="", x=0.0, y=1.14, xref="paper", yref="paper", showarrow=False,
-                                      xanchor="left", yanchor="bottom")]),
+        layout=dict(xaxis_type="category", yaxis_type="category", legend=dict(orientation="h", y=1.08)),
     )

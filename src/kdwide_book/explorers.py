@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Slider", "Explorer", "explorer", "compact", "plotly_javascript", "setup"]
+__all__ = ["Slider", "Explorer", "explorer", "glue", "compact", "plotly_javascript", "setup"]
 
 #: significant digits kept in embedded data
 SIGNIFICANT_DIGITS = 4
@@ -152,7 +152,7 @@ def explorer(
     title: str = "",
     layout: Mapping[str, Any] | None = None,
     state_layout: Callable[..., Mapping[str, Any]] | None = None,
-    height: int = 460,
+    height: int = 520,
 ) -> Explorer:
     """An interactive figure whose data follow ``sliders``.
 
@@ -202,13 +202,15 @@ def explorer(
     for index, slider in enumerate(sliders):
         slider_layout.append(dict(
             name=slider.name, active=slider.active, currentvalue=dict(prefix=f"{slider.name} = "),
-            pad=dict(t=40, b=0), y=-0.12 - 0.22 * index, len=1.0, x=0.0,
+            pad=dict(t=40, b=0), y=-0.1 - 0.3 * index, len=1.0, x=0.0,
             steps=[dict(label=slider.label(i), method="skip") for i in range(len(slider.values))]))
     figure.update_layout(
-        template="simple_white", height=height + 90 * len(sliders), title=title or None,
+        template="simple_white", height=height + 100 * len(sliders), font=dict(size=13),
+        title=dict(text=title, x=0.0, xanchor="left", xref="paper", y=1.0, yref="container", yanchor="top",
+                   pad=dict(t=36), font=dict(size=15)),  # below plotly's toolbar
         xaxis_title=x_label, yaxis_title=y_label, sliders=slider_layout,
-        margin=dict(l=60, r=20, t=50 if title else 20, b=60 + 90 * len(sliders)),
-        legend=dict(orientation="v"), hovermode="closest")
+        margin=dict(l=60, r=20, t=120, b=60 + 100 * len(sliders)), hovermode="closest",
+        legend=dict(orientation="h", x=0.0, xanchor="left", y=1.02, yanchor="bottom"))
     if layout:
         figure.update_layout(**layout)
     if initial.get("layout"):
@@ -224,6 +226,20 @@ def explorer(
             f' Sliders: {html_text.escape(names)}.</span></figcaption></figure>')
     summary = f"Interactive figure {element_id!r} ({len(states)} states; sliders: {names}): {caption}"
     return Explorer(element_id=element_id, html=html, summary=summary, n_states=len(states))
+
+
+def glue(name: str, figure: Explorer) -> None:
+    """Display ``figure`` in a notebook and store it under ``name`` for other pages (MyST-NB's glue).
+
+    Another page shows it with ``:::{glue} NAME`` and ``:doc: CHAPTER.ipynb``. This writes the output that
+    ``myst_nb.glue(name, figure)`` writes (the display data with ``{"scrapbook": {"name", "mime_prefix": ""}}``
+    metadata), without importing myst_nb: the chapters also run where the book tooling is not installed (the
+    current-JAX environment, a GPU machine).
+    """
+    from IPython.display import display
+
+    display({"text/html": figure.html, "text/plain": figure.summary}, raw=True,
+            metadata={"scrapbook": {"name": name, "mime_prefix": ""}})
 
 
 def plotly_javascript() -> Path:
@@ -257,5 +273,6 @@ def _page_scripts(app: Any, pagename: str, templatename: str, context: dict[str,
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx extension: serve plotly.js once from ``_static`` and load it on the pages that hold an explorer."""
     app.connect("builder-inited", _serve_plotly)
-    app.connect("html-page-context", _page_scripts)
+    # before kdwide_book.book's handler (priority 500), which replaces the page's script list by a de-duplicated copy
+    app.connect("html-page-context", _page_scripts, priority=400)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
