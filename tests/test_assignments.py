@@ -160,13 +160,13 @@ def replace_answer(notebook: nbformat.NotebookNode, name: str, code: str) -> Non
 
 
 def tamper(notebook: nbformat.NotebookNode) -> None:
-    """Every check cell becomes ``assert True``; every tag and the otter metadata go."""
+    """Every check cell becomes ``assert True``; every cell's tags and otter metadata go. (The notebook's own otter
+    metadata, which names the assignment, stays: without it otter refuses the submission, see below.)"""
     for cell in notebook.cells:
         if cell.cell_type == "code" and "grader.check" in cell.source:
             cell.source = "assert True"
         cell.metadata.pop("tags", None)
         cell.metadata.pop("otter", None)
-    notebook.metadata.pop("otter", None)
 
 
 HARD_CODED = {  # the printed answers, typed in; functions that return them
@@ -239,6 +239,8 @@ def test_grading_a_class(chapter_1_assignment: Path, tmp_path: Path) -> None:
                lambda nb: ([replace_answer(nb, n, c) for n, c in hard.items()], tamper(nb)))
     submission(student_version, classroom / "alternative",
                lambda nb: [replace_answer(nb, n, c) for n, c in ALTERNATIVE.items()])
+    submission(chapter_1_assignment / "instructor" / CHAPTER_1.name, classroom / "unnamed",
+               lambda nb: nb.metadata.pop("otter"))
     (classroom / "absent").mkdir()
     grade_class(classroom, chapter_1_assignment, timeout=300)
 
@@ -249,9 +251,10 @@ def test_grading_a_class(chapter_1_assignment: Path, tmp_path: Path) -> None:
     for row in rows:
         scores[row["student"]] = scores.get(row["student"], 0.0) + float(row["points"])
         assert row["chapter"] == "01_effective_logit" and float(row["max_points"]) == 3.0
-    assert len(rows) == 7 * 2, "one row per student and question"
+    assert len(rows) == 8 * 2, "one row per student and question"
     assert scores["instructor"] == 6.0 and scores["alternative"] == 6.0, scores
     assert scores["untouched"] == 0.0 and scores["tampered"] == 0.0 and scores["absent"] == 0.0, scores
+    assert scores["unnamed"] == 0.0, "otter grades only notebooks of this assignment (metadata otter.assignment_name)"
     assert scores["hardcoded_tampered"] == scores["hardcoded"] <= 2.0, scores  # at most the public tests' points
 
     feedback = {p.name: (p / "feedback.md").read_text() for p in classroom.iterdir() if p.is_dir()}
@@ -262,7 +265,8 @@ def test_grading_a_class(chapter_1_assignment: Path, tmp_path: Path) -> None:
     assert "test 2 (hidden): failed" in feedback["untouched"] and "check_rng" not in feedback["untouched"]
     assert feedback["hardcoded"].count("test 2 (hidden): failed") == 2, feedback["hardcoded"]
     assert "missing: no 01_effective_logit.ipynb" in feedback["absent"]
-    assert feedback["instructor"].count("passed") >= 4
+    assert "Received submission for assignment 'None'" in feedback["unnamed"]
+    assert feedback["instructor"].count("all tests passed") == 2
 
 
 @needs_otter

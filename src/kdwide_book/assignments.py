@@ -436,7 +436,11 @@ def grade_submission(
         results = Path(tmp) / "results.json"
         if not results.exists():
             return None, f"otter run failed (exit status {process.returncode}):\n{log[-3000:]}"
-        return json.loads(results.read_text()), log
+        graded = json.loads(results.read_text())
+        errors = [t.get("output", "") for t in graded.get("tests", []) if t.get("name") == "Autograder Error"]
+        if errors:  # otter refused the submission (e.g. a notebook of another assignment)
+            return None, errors[0]
+        return graded, log
 
 
 def _question_feedback(test: dict[str, Any] | None, hidden: Sequence[bool], *, unchanged: bool) -> str:
@@ -587,7 +591,8 @@ def student_book_sources(out_dir: str | Path, *, root: str | Path = ROOT) -> Pat
     config["title"] = f"{config['title']} (student edition)"
     (source / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     shutil.copy(root / "_toc.yml", source)
-    shutil.copy(root / "references.bib", source)
+    for name in ("references.bib", "constraints.txt"):  # the bibliography; the reproducibility page reads the pins
+        shutil.copy(root / name, source)
     for path in sorted((root / "book").iterdir()):
         if path.suffix == ".ipynb":
             notebook = student_notebook_for_book(nbformat.read(path, as_version=4))
