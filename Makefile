@@ -178,7 +178,7 @@ grade: setup
 	test -f _build/assignments/course.json || $(MAKE) assignments
 	$(BIN)/python -m kdwide_book.assignments grade "$(SUBMISSIONS)" --assignments _build/assignments --timeout $(GRADE_TIMEOUT)
 
-## make assignments-check: every chapter's assignment graded: instructor version full marks, student version 0 (~8 min)
+## make assignments-check: every chapter's assignment graded: instructor version full marks, student version 0 (~5 min)
 assignments-check: setup
 	KDWIDE_GRADE_ALL=1 $(BIN)/python -m pytest tests/test_assignments.py -k every_chapter -p no:cacheprovider -v
 

@@ -295,7 +295,7 @@ def test_a_notebook_over_the_time_limit_gets_no_points(chapter_1_assignment: Pat
 
 
 @pytest.mark.skipif(os.environ.get("KDWIDE_GRADE_ALL") != "1",
-                    reason="grades every chapter (~8 min on 2 cores): make assignments-check sets KDWIDE_GRADE_ALL=1")
+                    reason="grades every chapter (~5 min on 2 cores): make assignments-check sets KDWIDE_GRADE_ALL=1")
 def test_every_chapter_grades_full_marks_for_the_instructor_and_zero_untouched(tmp_path: Path) -> None:
     from kdwide_book.assignments import build_assignments, grade_class
 
