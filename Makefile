@@ -37,7 +37,7 @@ PAPERMILL_ARGS ?=
 HTML_CHECK     := _build/check/_build/html
 
 .PHONY: setup mathjax test test-pinned unit nbval book-check browser device-check setup-current lock-current \
-        test-current bench bench-current gpu-wheels book paper assignments clean
+        test-current bench bench-current gpu-wheels book paper assignments grade assignments-check clean
 
 setup: $(STAMP) $(MATHJAX)
 
@@ -48,7 +48,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found); set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test,reference,sweep]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test,reference,sweep,course]"
 	touch $(STAMP)
 
 ## make setup-current: .venv-current from constraints-current.txt (no neural-tangents, no TensorFlow)
@@ -140,8 +140,16 @@ browser: setup
 	KDWIDE_HTML=$(HTML_CHECK) $(BIN)/python -m pytest tests/test_browser.py -v -p no:cacheprovider
 
 ## make book: executes every chapter with its default parameters and renders _build/html
-## (make book PROFILE=paper is make paper)
-ifeq ($(PROFILE),paper)
+## (make book PROFILE=paper is make paper; make book AUDIENCE=student renders the student edition, below)
+ifeq ($(AUDIENCE),student)
+## make book AUDIENCE=student: the book without solutions (exercises, graded questions and public tests kept), from the
+## committed outputs, into _build/student/_build/html (sources in _build/student/src)
+book: setup
+	rm -rf _build/student
+	$(BIN)/python -m kdwide_book.assignments student-book --out _build/student
+	$(BIN)/jupyter-book build _build/student/src --path-output _build/student -W --keep-going
+	@echo "Student book: $(CURDIR)/_build/student/_build/html/index.html"
+else ifeq ($(PROFILE),paper)
 book: paper
 else
 book: setup
@@ -154,9 +162,25 @@ endif
 paper: setup
 	$(BIN)/python -m kdwide_book.book paper --out $(PAPER_DIR) --papermill-args "$(PAPERMILL_ARGS)"
 
-## make assignments: student notebooks (solution cells replaced by stubs) and the autograder in _build/assignments
+## make assignments: otter-grader assignments of every chapter in _build/assignments: student notebooks, one
+## Gradescope autograder zip per chapter, instructor notebooks, an instructor guide (README.md). The autograder installs
+## the pinned set (ASSIGNMENT_ENV=current: the lighter constraints-current.txt); GRADING_SEED: the seed it grades with.
+ASSIGNMENT_ENV ?= pinned
+GRADING_SEED   ?= 0
 assignments: setup
-	$(BIN)/python -m kdwide_book.assignments build --out _build/assignments
+	$(BIN)/python -m kdwide_book.assignments build --out _build/assignments --environment $(ASSIGNMENT_ENV) --seed $(GRADING_SEED)
+
+## make grade SUBMISSIONS=DIR: grades DIR/<student>/<student notebook>.ipynb with the autograders (fresh kernel, seeded,
+## GRADE_TIMEOUT seconds per notebook) into DIR/grades.csv and DIR/<student>/feedback.md
+GRADE_TIMEOUT ?= 900
+grade: setup
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR (DIR/<student>/<notebook>.ipynb)"; exit 2; }
+	test -f _build/assignments/course.json || $(MAKE) assignments
+	$(BIN)/python -m kdwide_book.assignments grade "$(SUBMISSIONS)" --assignments _build/assignments --timeout $(GRADE_TIMEOUT)
+
+## make assignments-check: every chapter's assignment graded: instructor version full marks, student version 0 (~5 min)
+assignments-check: setup
+	KDWIDE_GRADE_ALL=1 $(BIN)/python -m pytest tests/test_assignments.py -k every_chapter -p no:cacheprovider -v
 
 clean:
 	rm -rf _build

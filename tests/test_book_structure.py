@@ -3,10 +3,11 @@
 - the first code cell is tagged ``parameters``, sets ``profile = "ci"`` and ``results_path = None``, has ``seed`` (and
   ``n_seeds`` where it repeats, never a ``seeds`` list), and every name in it has a rule in
   ``kdwide_book.parameters.RULES``; the next code cell makes the one setup call (``setup_chapter``);
-- the chapter ends with an "Exercises" section of 2-4 ``{exercise}`` directives, each with a label and a
-  ``{solution}`` (or gated ``{solution-start}``) for that label behind a toggle (``:class: dropdown``);
-- code cells tagged ``solution`` (for ``make assignments``) sit inside a gated ``{solution-start}`` ...
-  ``{solution-end}`` block, so the book hides them behind the same toggle;
+- the chapter ends with an "Exercises" section of 2-6 ``{exercise}`` directives (written exercises and graded
+  questions), each with a label and a ``{solution}`` (or gated ``{solution-start}``) for that label behind a toggle
+  (``:class: dropdown``);
+- the answer code cells of graded questions (otter's ``# BEGIN SOLUTION`` blocks, for ``make assignments``) sit
+  inside a gated ``{solution-start}`` ... ``{solution-end}`` block, so the book hides them behind the same toggle;
 - it shows at least one figure, and its PNG figures are high-DPI (retina: twice the pixels of their display size);
 - its sections are the same in every chapter: Aim, Parameters, Theory, Practice, Claims, Discussion, Exercises;
 - no code cell decides a claim: one cell calls its experiment's ``claims(...)`` and prints what it returns.
@@ -23,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kdwide_book.assignments import SOLUTION_TAG, strip_written_solutions
+from kdwide_book.assignments import cell_roles, strip_written_solutions
 from kdwide_book.book import chapter_notebooks
 from kdwide_book.parameters import RULES
 
@@ -85,7 +86,7 @@ def test_chapter_ends_with_exercises_and_toggled_solutions(path: Path) -> None:
     found = [(i, d) for i, c in enumerate(cells) if c.cell_type == "markdown" for d in directives(c.source)]
     exercises = [(i, d) for i, d in found if d["name"].startswith("exercise")]
     solutions = {d["argument"]: d for _, d in found if d["name"].startswith("solution")}
-    assert 2 <= len(exercises) <= 4, f"{path}: {len(exercises)} exercises (want 2-4)"
+    assert 2 <= len(exercises) <= 6, f"{path}: {len(exercises)} exercises (want 2-6)"
     assert all(i >= exercises_at[-1] for i, _ in exercises), f"{path}: an exercise comes before the Exercises section"
     for _, exercise in exercises:
         label = exercise.get("label")
@@ -97,13 +98,16 @@ def test_chapter_ends_with_exercises_and_toggled_solutions(path: Path) -> None:
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_solution_code_cells_are_hidden_in_gated_solutions(path: Path) -> None:
+    notebook = nbformat.read(path, as_version=4)
+    roles = cell_roles(notebook)
+    for index, (cell, role) in enumerate(zip(notebook.cells, roles)):
+        if cell.cell_type == "code" and role["block"] == "solution":
+            assert role["gated"], (f"{path}: code cell {index} is the answer of question {role['question']} but is not "
+                                   "inside a {solution-start} ... {solution-end} block, so the book shows it to every reader")
     inside_gate = False
-    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+    for cell in notebook.cells:
         if cell.cell_type == "markdown":
             _, inside_gate = strip_written_solutions(cell.source, inside_gate=inside_gate)
-        elif SOLUTION_TAG in cell.metadata.get("tags", []):
-            assert inside_gate, (f"{path}: code cell {index} is tagged 'solution' but is not inside a "
-                                 "{solution-start} ... {solution-end} block, so the book shows it to every reader")
     assert not inside_gate, f"{path}: a {{solution-start}} block is never closed by {{solution-end}}"
 
 

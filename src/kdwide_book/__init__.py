@@ -9,7 +9,8 @@ It imports the science, never the other way round (a test checks it):
 - :mod:`kdwide_book.book`: the chapter list, the environment table, paper-scale runs, and the Sphinx extension
   (which imports neither JAX nor :mod:`kdwide`, so the book build stays light);
 - :mod:`kdwide_book.sweep` and :mod:`kdwide_book.cli` (``kdwide sweep``): parameter sweeps over chapters;
-- :mod:`kdwide_book.assignments`: student versions of the chapters and their autograder.
+- :mod:`kdwide_book.assignments`: course assignments from the chapters on otter-grader (student notebooks, Gradescope
+  autograders, grading a class, the student edition of the book).
 """
 
 PROFILES = ("ci", "paper")
