@@ -159,8 +159,13 @@ def _edit(notebook: Path, old: str, new: str) -> None:
 def test_an_edited_notebook_reruns_its_points_and_a_table_holds_one_version(tmp_path, capsys):
     notebook, out = tmp_path / "fixture.ipynb", tmp_path / "out"
     notebook.write_text(FIXTURE.read_text())
+    # a results file that no status line vouches for (a runner killed between the two, an older kdwide) is moved aside
+    unrecorded = out / "points" / _ids(0)[0] / "results.json"
+    unrecorded.parent.mkdir(parents=True)
+    unrecorded.write_text(json.dumps({"records": [{"item": 0, "value": 999}]}))
     first = run_sweep(notebook, {"item": [0, 1]}, out=out, jobs=2, progress=False)
-    assert first.ok and sorted(first.table["value"]) == [1, 11]
+    assert first.ok and sorted(first.table["value"]) == [1, 11] and first.stale == (_ids(0)[0],)
+    assert read_results(out / "stale" / "unrecorded" / _ids(0)[0] / "results.json")["records"][0]["value"] == 999
 
     _edit(notebook, "A tiny notebook", "A small notebook")  # prose: the same notebook, nothing runs
     again = run_sweep(notebook, {"item": [0, 1]}, out=out, jobs=2, progress=False)

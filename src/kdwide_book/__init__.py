@@ -8,7 +8,10 @@ It imports the science, never the other way round (a test checks it):
   chapters in place for committing them;
 - :mod:`kdwide_book.book`: the chapter list, the environment table, paper-scale runs, and the Sphinx extension
   (which imports neither JAX nor :mod:`kdwide`, so the book build stays light);
-- :mod:`kdwide_book.sweep` and :mod:`kdwide_book.cli` (``kdwide sweep``): parameter sweeps over chapters;
+- :mod:`kdwide_book.runner`: the one runner of chapters with parameters (sweeps and paper runs), on Dask, with
+  retries when a kernel or worker dies;
+- :mod:`kdwide_book.sweep` and :mod:`kdwide_book.cli` (``kdwide sweep``, ``kdwide table``): parameter sweeps over
+  chapters;
 - :mod:`kdwide_book.assignments`: student versions of the chapters and their autograder.
 """
 

@@ -21,9 +21,11 @@ it"), and parameters that are paths (:func:`is_path_parameter`) reach it as abso
 (:func:`resolve_path_parameters`); a path that does not exist where the point runs fails the point, naming it.
 
 Example:
-  >>> from kdwide_book.runner import is_path_parameter
+  >>> from kdwide_book.runner import is_path_parameter, resolve_path_parameters
   >>> is_path_parameter("mnist_directory"), is_path_parameter("rho")
   (True, False)
+  >>> resolve_path_parameters({"mnist_directory": "/data/mnist", "rho": 0.5}, base="/tmp", source="the value")
+  {'mnist_directory': '/data/mnist', 'rho': 0.5}
 """
 
 from __future__ import annotations
@@ -338,9 +340,11 @@ def dask_client(*, jobs: int = 1, scheduler: str | None = None) -> Iterator[Any]
         "distributed.scheduler.worker-saturation": 1.0,
     }
     with dask.config.set(settings):
+        # no dashboard, and the scheduler's HTTP server on a free port (by default it tries 8787 and warns if taken)
         cluster = distributed.LocalCluster(
             n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-            memory_limit=0, silence_logs=logging.ERROR, scheduler_kwargs={"allowed_failures": 0},
+            memory_limit=0, silence_logs=logging.ERROR,
+            scheduler_kwargs={"allowed_failures": 0, "dashboard": False, "dashboard_address": ":0"},
         )
     try:
         client = distributed.Client(cluster, set_as_default=False)

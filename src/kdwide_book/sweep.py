@@ -199,8 +199,12 @@ def notebook_parameters(notebook: str | os.PathLike) -> dict[str, Any]:
     document = nbformat.read(path, as_version=4)
     if not any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in document.cells):
         raise ValueError(f"{path}: no code cell tagged 'parameters' (parameters are injected after it)")
+    try:
+        inspected = papermill.inspect_notebook(str(path))
+    except ValueError as exc:  # e.g. no kernelspec in the notebook's metadata
+        raise ValueError(f"{path}: papermill cannot read its parameters cell: {exc}") from None
     defaults: dict[str, Any] = {}
-    for name, entry in papermill.inspect_notebook(str(path)).items():
+    for name, entry in inspected.items():
         try:
             defaults[name] = ast.literal_eval(entry["default"])
         except (ValueError, SyntaxError):
