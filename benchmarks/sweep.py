@@ -6,8 +6,9 @@ bytes it wrote to storage (``/proc/self/io``, ``write_bytes``) are its own. Prin
 - seconds per point with 1 worker, the seconds spent inside a point (kernel start, the notebook, kernel shutdown; from
   the status log) and their difference: the runner's own overhead per point (Dask, files, status log);
 - points per minute with 1 and 2 workers (the small sweep) and with 2 workers over the large sweep;
-- bytes written per point and the runner's peak memory at the small and the large sweep: both should be about the
-  same (flat cost per point; before the status log, the manifest rewrite wrote ~0.3 MB per point at 1,000 points).
+- bytes written per point and the runner's peak memory (and its largest worker's, sampled) at the small and the large
+  sweep: both should be about the same (flat cost per point; before the status log, the manifest rewrite wrote
+  ~0.3 MB per point at 1,000 points). A point the runner ran again (a kernel that did not start) is listed.
 
 Run: ``python benchmarks/sweep.py`` (about 20 minutes on 2 cores; ``--points 400 --small 100`` for a quick look).
 """
@@ -15,6 +16,7 @@ Run: ``python benchmarks/sweep.py`` (about 20 minutes on 2 cores; ``--points 400
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -26,6 +28,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import psutil
 
 
 def trivial_notebook(path: Path) -> Path:
@@ -54,25 +57,51 @@ def child(notebook: str, out: str, points: int, jobs: int) -> None:
     summary = run_sweep(notebook, {"item": list(range(points))}, out=out, jobs=jobs, progress=False)
     wall = time.perf_counter() - start
     written = _io_write_bytes() - written_before
-    inside = [event["seconds"] for event in read_status(out) if event["event"] == "finished"]
+    events = list(read_status(out))
+    inside = [event["seconds"] for event in events if event["event"] == "finished"]
+    retried = [f"{e['point']}: {e['cause']}: {e['error']}" for e in events if e["event"] == "retry"]
     on_disk = sum(path.stat().st_size for path in Path(out).rglob("*") if path.is_file())
     print(json.dumps({
         "points": points, "jobs": jobs, "ok": summary.ok, "rows": len(summary.table), "wall": wall,
         "inside_mean": statistics.fmean(inside), "written": written, "on_disk": on_disk,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "retried": retried, "failed": summary.failed,
     }))
+
+
+def _worker_rss(runner: psutil.Process) -> float:
+    """MiB of the largest Dask worker process of ``runner`` now (its kernels, grandchildren, not counted)."""
+    sizes = [0]
+    for process in runner.children():
+        with contextlib.suppress(psutil.Error):
+            if "spawn_main" in " ".join(process.cmdline()):
+                sizes.append(process.memory_info().rss)
+    return max(sizes) / 2**20
 
 
 def measure(notebook: Path, folder: Path, points: int, jobs: int) -> dict:
     out = folder / f"sweep-{points}-{jobs}"
     command = [sys.executable, __file__, "--child", str(notebook), str(out), str(points), str(jobs)]
-    result = subprocess.run(command, check=True, capture_output=True, text=True)
-    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, text=True)
+        runner, worker_peak = psutil.Process(process.pid), 0.0
+        while process.poll() is None:  # sampled: the workers' peak memory, at most 0.5 s late
+            with contextlib.suppress(psutil.Error):
+                worker_peak = max(worker_peak, _worker_rss(runner))
+            time.sleep(0.5)
+        stdout.seek(0)
+        stderr.seek(0)
+        if process.returncode != 0:
+            raise RuntimeError(f"the {points}-point sweep stopped: {stderr.read()[-3000:]}")
+        measured = json.loads(stdout.read().strip().splitlines()[-1])
+    measured["worker_peak_mb"] = worker_peak
+    for line in measured["retried"]:
+        print(f"  (run again: {line[:300]})", flush=True)
     if not measured["ok"] or measured["rows"] != points:
-        raise RuntimeError(f"the {points}-point sweep did not finish every point: {measured}\n{result.stderr[-2000:]}")
+        raise RuntimeError(f"the {points}-point sweep did not finish every point: {measured['failed']}")
     print(f"  {points:>5} points, {jobs} worker(s): {measured['wall']:7.1f} s, "
           f"{60 * points / measured['wall']:6.1f} points/min, {measured['written'] / points / 1024:6.2f} KiB written "
-          f"per point, peak memory {measured['peak_rss_mb']:6.1f} MiB", flush=True)
+          f"per point, peak memory {measured['peak_rss_mb']:6.1f} MiB (largest worker {worker_peak:5.1f} MiB)", flush=True)
     return measured
 
 
@@ -106,7 +135,8 @@ def main() -> int:
           f"at {args.points} (ratio {large_bytes / small_bytes:.2f}); on disk {two['on_disk'] / args.small / 1024:.2f} "
           f"and {large['on_disk'] / args.points / 1024:.2f} KiB per point")
     print(f"runner peak memory: {two['peak_rss_mb']:.1f} MiB at {args.small} points, {large['peak_rss_mb']:.1f} MiB at "
-          f"{args.points} (ratio {large['peak_rss_mb'] / two['peak_rss_mb']:.2f})")
+          f"{args.points} (ratio {large['peak_rss_mb'] / two['peak_rss_mb']:.2f}); largest worker "
+          f"{two['worker_peak_mb']:.1f} and {large['worker_peak_mb']:.1f} MiB")
     return 0
 
 

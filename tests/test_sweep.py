@@ -385,3 +385,17 @@ def test_the_one_runner_leaves_no_private_process_handling():
     source = (Path(__file__).resolve().parents[1] / "src" / "kdwide_book" / "runner.py").read_text()
     source += (Path(__file__).resolve().parents[1] / "src" / "kdwide_book" / "sweep.py").read_text()
     assert "_processes" not in source and "ProcessPoolExecutor" not in source
+
+
+def test_a_kernel_that_dies_while_starting_counts_as_dead_and_a_missing_kernel_does_not(tmp_path, monkeypatch):
+    spec = tmp_path / "kernels" / "dying"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-c", "import sys; sys.exit(3)", "-f", "{connection_file}"],
+        "display_name": "dies at once", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    text = FAULT_FIXTURE.read_text()
+    dying = execute_point(PointTask("p", {"item": 0}, FAULT_FIXTURE.name, text, kernel_name="dying"))
+    assert dying.cause == "kernel-died" and "the kernel did not start" in dying.error  # run again by run_tasks
+    missing = execute_point(PointTask("p", {"item": 0}, FAULT_FIXTURE.name, text, kernel_name="no-such-kernel"))
+    assert missing.cause == "runner-error" and "NoSuchKernel" in missing.error  # not run again

@@ -269,10 +269,18 @@ def execute_point(task: PointTask) -> PointOutcome:
             cause, error = CELL_TIMEOUT, f"CellTimeoutError: {str(exc).splitlines()[0] if str(exc) else exc!r}"
         except DeadKernelError as exc:
             cause, error = KERNEL_DIED, f"the kernel died (DeadKernelError: {exc})"
-        except Exception as exc:  # no such kernel, a bad notebook, a kernel that died while starting
-            # jupyter_client's words for a kernel that died before it answered (no exception type of its own)
-            died = isinstance(exc, RuntimeError) and "Kernel died" in str(exc)
-            cause, error = (KERNEL_DIED if died else RUNNER_ERROR), f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # no such kernel, a bad notebook, a kernel that died or hung while starting
+            # A kernel that never ran a cell failed to start ("Kernel died before replying to kernel_info", a port
+            # another process took first, "Kernel didn't respond in 60 seconds" on a loaded machine): nothing about
+            # the notebook, so it counts as a dead kernel and runs again. A kernel that does not exist does not.
+            from jupyter_client.kernelspec import NoSuchKernel  # noqa: PLC0415
+
+            ran_a_cell = notebook is not None and any(
+                cell.get("execution_count") is not None for cell in notebook.cells if cell.cell_type == "code")
+            not_started = notebook is not None and not ran_a_cell and not isinstance(exc, NoSuchKernel)
+            died = not_started or (isinstance(exc, RuntimeError) and "Kernel died" in str(exc))
+            cause = KERNEL_DIED if died else RUNNER_ERROR
+            error = f"{'the kernel did not start: ' if not_started else ''}{type(exc).__name__}: {exc}"
         notebook_text = None
         if notebook is not None:
             try:
