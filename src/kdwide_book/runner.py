@@ -49,11 +49,19 @@ import nbformat
 from kdwide_book.notebooks import execute
 
 __all__ = [
+    "CELL_TIMEOUT",
     "DEFAULT_RETRIES",
+    "FINISHED",
+    "KERNEL_DIED",
+    "MISSING_PATH",
+    "NOTEBOOK_ERROR",
     "PATH_SUFFIXES",
     "RETRIED_CAUSES",
+    "RUNNER_ERROR",
+    "WORKER_DIED",
     "PointOutcome",
     "PointTask",
+    "check_results_text",
     "check_retries",
     "dask_client",
     "execute_point",
