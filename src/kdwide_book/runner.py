@@ -342,34 +342,38 @@ def dask_client(*, jobs: int = 1, scheduler: str | None = None) -> Iterator[Any]
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1 (local worker processes), got {jobs!r}")
     distributed = _distributed()
-    if scheduler is not None:
-        client = distributed.Client(scheduler, set_as_default=False)
-        try:
-            yield client
-        finally:
-            client.close()
-        return
     import dask  # noqa: PLC0415
 
     settings = {
+        # Dask's developer logs keep the last N messages, each with its task, i.e. a notebook: 1,000 by default
+        "distributed.admin.low-level-log-length": 50,
         "distributed.nanny.pre-spawn-environ": {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "random")},
         "distributed.scheduler.worker-saturation": 1.0,
+        # the statistical profiler would sample a thread that only waits for its kernel, and keep an hour of it
+        "distributed.worker.profile.enabled": False,
     }
-    with dask.config.set(settings):
+    with dask.config.set(settings):  # for the whole run: restarted workers and new connections read it too
+        if scheduler is not None:
+            client = distributed.Client(scheduler, set_as_default=False)
+            try:
+                yield client
+            finally:
+                client.close()
+            return
         # no dashboard, and the scheduler's HTTP server on a free port (by default it tries 8787 and warns if taken)
         cluster = distributed.LocalCluster(
             n_workers=jobs, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
             memory_limit=0, silence_logs=logging.ERROR,
             scheduler_kwargs={"allowed_failures": 0, "dashboard": False, "dashboard_address": ":0"},
         )
-    try:
-        client = distributed.Client(cluster, set_as_default=False)
         try:
-            yield client
+            client = distributed.Client(cluster, set_as_default=False)
+            try:
+                yield client
+            finally:
+                client.close()
         finally:
-            client.close()
-    finally:
-        cluster.close()
+            cluster.close()
 
 
 def _collect(future: Any, task: PointTask) -> PointOutcome:
