@@ -107,13 +107,14 @@ device-check: setup
 	$(BIN)/python -m kdwide.device_check --scale $(DEVICE_SCALE)
 
 ## make gpu-wheels: wheels (Python $(GPU_PYTHON_VERSION), x86-64 Linux) of what the chapters need beyond jax, numpy, scipy,
-## pandas, matplotlib and scikit-learn, into _build/gpu-wheels (~21 MB), to carry to an offline GPU machine (README, GPU)
+## pandas, matplotlib and scikit-learn (distributed: paper runs go through the Dask runner; plotly: the interactive
+## figures), into _build/gpu-wheels, to carry to an offline GPU machine (README, GPU)
 GPU_PYTHON_VERSION ?= 3.12
 gpu-wheels:
 	rm -rf _build/gpu-wheels && mkdir -p _build/gpu-wheels
 	$(PYTHON) -m pip download --quiet --only-binary=:all: --python-version $(GPU_PYTHON_VERSION) \
 	  --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
-	  --platform any -d _build/gpu-wheels papermill aiohttp ipykernel nbclient nbformat jupyter_client tqdm PyYAML
+	  --platform any -d _build/gpu-wheels papermill aiohttp ipykernel nbclient nbformat jupyter_client tqdm PyYAML distributed plotly
 	@du -sh _build/gpu-wheels
 
 ## make bench / make bench-current: the three benchmarks in either environment (ratios measured in one run)

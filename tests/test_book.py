@@ -161,3 +161,38 @@ def test_the_book_build_skips_every_virtual_environment_the_makefile_creates() -
     venvs = re.findall(r"^(?:CURRENT_)?VENV\s*:=\s*(\S+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
     assert sorted(venvs) == [".venv", ".venv-current"]
     assert all(venv in excluded for venv in venvs), f"_config.yml exclude_patterns {excluded} miss one of {venvs}"
+
+
+def test_paper_profile_goes_through_the_runner_and_reruns_a_chapter_whose_kernel_died(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The paper route is the sweep runner: a relative path argument reaches the chapter as an absolute path, and a
+    chapter whose kernel is SIGKILLed runs again (the fault fixture waits to be killed on its first attempt)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    fixture = ROOT / "tests" / "data" / "sweep_fault_fixture.ipynb"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "signals").mkdir()
+    pid_file = tmp_path / "signals" / "item-0.1.pid"
+
+    def kill_the_kernel() -> None:
+        deadline = time.monotonic() + 120
+        while not pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_the_kernel, daemon=True)
+    killer.start()
+    summary = run_paper_profile("paper", notebooks=[fixture], papermill_args=[
+        "-p", "victim", "0", "-p", "signal_directory", "signals"])
+    killer.join(timeout=5)
+    (chapter,) = summary["chapters"]
+    assert chapter["succeeded"] and chapter["attempts"] == 2, chapter
+    assert pid_file.exists() and not (tmp_path / "signals" / "item-0.2.pid").exists()
+    assert json.loads(Path(chapter["results"]).read_text())["records"][0]["value"] == 1
+    with pytest.raises(ValueError, match="parameter 'signal_directory'.*does not exist"):
+        run_paper_profile("paper", notebooks=[fixture], papermill_args=["-p", "signal_directory", "missing"])

@@ -1,14 +1,12 @@
-"""Tests of the sweep runner (kdwide_book.sweep, `kdwide sweep`): parsing and planning without execution, then real
-papermill sweeps of the tiny fixture notebook tests/data/sweep_fixture.ipynb (local processes, a Dask LocalCluster,
-interruption by SIGINT and SIGKILL, a failing point)."""
+"""Tests of the sweep runner (kdwide_book.sweep, `kdwide sweep`, kdwide_book.runner): parsing, planning, path
+parameters and notebook identity without execution, then real sweeps of the tiny fixture notebook
+tests/data/sweep_fixture.ipynb (a local Dask cluster, an existing scheduler, a failing point). Faults (killed kernels,
+workers and runners, edited notebooks) are in tests/test_sweep_faults.py."""
 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +14,17 @@ import pytest
 
 from kdwide_book.cli import main
 from kdwide_book.results import read_results
+from kdwide_book.runner import (
+    MISSING_PATH,
+    PointTask,
+    dask_client,
+    is_path_parameter,
+    notebook_hash,
+    notebook_path_defaults,
+    run_tasks,
+)
 from kdwide_book.sweep import (
+    StatusLog,
     execute_point,
     notebook_parameters,
     parse_grid,
@@ -25,6 +33,7 @@ from kdwide_book.sweep import (
     parse_values,
     plan_sweep,
     point_id,
+    read_status,
     read_sweep_table,
     run_sweep,
     sweep_table,
@@ -198,9 +207,12 @@ def test_local_sweep_writes_one_row_set_per_point(local_sweep):
     manifest = json.loads((summary.out / "manifest.json").read_text())
     assert manifest["state"] == "finished" and manifest["counts"]["finished"] == 4
     assert manifest["notebook"]["name"] == FIXTURE.name and manifest["versions"]["papermill"]
+    assert manifest["notebook"]["sha256"] == summary.notebook_sha256 == manifest["table"]["notebook_sha256"]
     assert manifest["runner"]["kernel"]["executable"] == sys.executable
-    assert [entry["status"] for entry in manifest["points"]] == ["finished"] * 4
-    assert all(entry["versions"]["kdwide"] for entry in manifest["points"])
+    events = list(read_status(summary.out))
+    assert [e["event"] for e in events] == ["run"] + ["finished"] * 4 + ["end"]
+    assert sorted(e["point"] for e in events[1:5]) == sorted(p.id for p in summary.points)
+    assert all(e["notebook_sha256"] == summary.notebook_sha256 and e["attempt"] == 1 for e in events[1:5])
     leftovers = [p for p in summary.out.rglob("*.tmp")]
     assert leftovers == []
 
@@ -241,96 +253,6 @@ def test_dask_cluster_gives_the_same_table(local_sweep, tmp_path):
     assert manifest["runner"]["scheduler"] == cluster.scheduler_address
 
 
-def _start_cli(out: Path, *extra: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "kdwide_book.cli", "sweep", str(FIXTURE), "-p", "rho", "0.25,0.5,0.75"]
-    command += ["-p", "sleep_seconds", "0.5", "--out", str(out), "--no-progress", *extra]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _finished(out: Path) -> set[Path]:
-    return set(out.glob("points/*/results.json"))
-
-
-def _wait_for_finished(process: subprocess.Popen, out: Path, count: int, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while len(_finished(out)) < count:
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "sweep made no progress"
-        time.sleep(0.05)
-
-
-def _descendants(pid: int) -> list:
-    import psutil
-
-    return psutil.Process(pid).children(recursive=True)
-
-
-def _reap(processes) -> list[int]:
-    """Wait for the sweep's worker processes and kernels to exit by themselves; return those that did not."""
-    import psutil
-
-    _, alive = psutil.wait_procs(processes, timeout=15)
-    for process in alive:
-        process.kill()
-    return [process.pid for process in alive]
-
-
-def test_interrupted_and_killed_sweep_resumes_without_loss_or_duplicates(tmp_path):
-    out = tmp_path / "killed"
-    # 1) SIGINT once the first point has finished: clean exit 130, the finished point is kept.
-    first = _start_cli(out)
-    _wait_for_finished(first, out, 1)
-    children = _descendants(first.pid)
-    first.send_signal(signal.SIGINT)
-    _, stderr = first.communicate(timeout=60)
-    assert _reap(children) == []
-    assert first.returncode == 130 and "interrupted" in stderr
-    (kept,) = _finished(out)
-    kept_bytes = kept.read_bytes()
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["state"] == "interrupted" and manifest["counts"]["finished"] == 1
-
-    # 2) restart, SIGKILL once a second point has finished (no chance to clean up).
-    second = _start_cli(out)
-    _wait_for_finished(second, out, 2)
-    children = _descendants(second.pid)
-    second.send_signal(signal.SIGKILL)
-    assert second.wait(timeout=60) == -signal.SIGKILL
-    assert _reap(children) == []  # orphaned workers and kernels exit by themselves
-    second.communicate(timeout=60)
-    finished = _finished(out)
-    assert len(finished) in (2, 3) and kept in finished and kept.read_bytes() == kept_bytes
-    for path in finished:
-        assert len(read_results(path)["records"]) == RECORDS_PER_POINT  # every results file present is complete
-    # A torn file (what a non-atomic writer would leave) must not count as finished: plant one in a pending point.
-    pending = [p for p in plan_sweep(FIXTURE, {"rho": [0.25, 0.5, 0.75], "sleep_seconds": [0.5]})
-               if p.folder(out) / "results.json" not in finished]
-    for point in pending:
-        point.folder(out).mkdir(parents=True, exist_ok=True)
-        (point.folder(out) / "results.json").write_text('{"chapter": "sweep_fixture", "records": [{"rho"')
-        (point.folder(out) / ".results.json.1-abcd.tmp").write_text("{")
-
-    # 3) restart to the end: every point once, the earlier results untouched.
-    third = _start_cli(out)
-    _, stderr = third.communicate(timeout=120)
-    assert third.returncode == 0, stderr
-    assert kept.read_bytes() == kept_bytes
-    table = read_sweep_table(out)
-    assert sorted(table["rho"].unique()) == [0.25, 0.5, 0.75]
-    assert list(table["point"].value_counts()) == [RECORDS_PER_POINT] * 3
-    assert not table.duplicated(["point", "index"]).any()
-    assert list(out.rglob("*.tmp")) == []
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["counts"] == {
-        "points": 3,
-        "finished": 3,
-        "failed": 0,
-        "pending": 0,
-        "skipped": 3 - len(pending),
-        "executed": len(pending),
-    }
-
-
 def test_failing_point_does_not_stop_the_others(tmp_path, capsys):
     out = tmp_path / "failing"
     code = main(["sweep", str(FIXTURE), "-p", "fail", "true,false", "--out", str(out), "--jobs", "2", "--no-progress"])
@@ -345,16 +267,15 @@ def test_failing_point_does_not_stop_the_others(tmp_path, capsys):
     table = read_sweep_table(out)
     assert set(table["point"]) == {finished_id} and len(table) == RECORDS_PER_POINT
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["state"] == "failed"
-    assert {entry["id"]: entry["status"] for entry in manifest["points"]} == {failed_id: "failed", finished_id: "finished"}
+    assert manifest["state"] == "failed" and list(manifest["failed"]) == [failed_id]
+    outcomes = {e["point"]: (e["event"], e.get("cause")) for e in read_status(out) if "point" in e}
+    assert outcomes == {failed_id: ("failed", "notebook-error"), finished_id: ("finished", None)}  # not retried
 
 
 def test_execute_point_reports_a_notebook_that_writes_no_results(tmp_path):
-    from kdwide_book.sweep import PointTask
-
     document = json.loads(FIXTURE.read_text())
     document["cells"] = [cell for cell in document["cells"] if "write_results(results_path" not in "".join(cell["source"])]
-    task = PointTask("p", {"rho": 0.5}, "silent.ipynb", json.dumps(document), cwd=str(tmp_path))
+    task = PointTask("p", {"rho": 0.5}, "silent.ipynb", json.dumps(document), work_root=str(tmp_path))
     outcome = execute_point(task)
     assert not outcome.ok and "wrote no results file" in outcome.error and outcome.notebook_text is not None
 
@@ -376,3 +297,105 @@ def test_dask_path_survives_an_event_loop_left_by_earlier_notebook_execution(tmp
             progress=False,
         )  # fmt: skip
     assert summary.ok, summary.failed
+
+
+# ------------------------------------------------------------------------- paths, identity, status log
+
+FAULT_FIXTURE = Path(__file__).parent / "data" / "sweep_fault_fixture.ipynb"
+
+
+def test_path_parameters_reach_points_as_absolute_paths(tmp_path, monkeypatch):
+    assert is_path_parameter("mnist_directory") and is_path_parameter("sweep_notebook")
+    assert not is_path_parameter("rho") and not is_path_parameter("n_values")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "signals").mkdir()
+    (point,) = plan_sweep(FAULT_FIXTURE, {"signal_directory": ["signals"]})  # relative to the working directory
+    assert point.parameters == {"signal_directory": str(tmp_path / "signals")}
+    with pytest.raises(ValueError, match="parameter 'signal_directory'.*'elsewhere' is a relative path.*does not exist"):
+        plan_sweep(FAULT_FIXTURE, {"signal_directory": ["elsewhere"]})
+    with pytest.raises(ValueError, match="parameter 'signal_directory' is a path.*must be a str or None, got 3"):
+        plan_sweep(FAULT_FIXTURE, {"signal_directory": [3]})
+    # an absolute path needs to exist only where the points run; where it does not, the point fails, saying so
+    (point,) = plan_sweep(FAULT_FIXTURE, {"signal_directory": ["/nonexistent/signals"]})
+    outcome = execute_point(PointTask(point.id, point.parameters, FAULT_FIXTURE.name, FAULT_FIXTURE.read_text()))
+    assert not outcome.ok and outcome.cause == MISSING_PATH
+    assert "'signal_directory' is '/nonexistent/signals', which does not exist on" in outcome.error
+
+
+def test_a_notebooks_own_relative_path_defaults_are_resolved_against_its_folder(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    chapter = root / "book" / "06_landscape.ipynb"
+    assert notebook_path_defaults(chapter, notebook_parameters(chapter)) == {
+        "sweep_notebook": str(root / "book" / "01_effective_logit.ipynb")}
+    notebook = tmp_path / "nb.ipynb"
+    with pytest.raises(ValueError, match="parameter 'data_file': the notebook's default 'data.txt' is a relative path"):
+        notebook_path_defaults(notebook, {"data_file": "data.txt", "rho": "0.5", "mnist_directory": None})
+    (tmp_path / "data.txt").write_text("x")
+    assert notebook_path_defaults(notebook, {"data_file": "data.txt", "rho": "0.5"}) == {
+        "data_file": str(tmp_path / "data.txt")}
+
+
+def test_notebook_hash_counts_code_not_prose_or_outputs():
+    import nbformat
+
+    notebook = nbformat.read(FIXTURE, as_version=4)
+    reference = notebook_hash(notebook)
+    notebook.cells[0].source += "\nMore prose."
+    notebook.cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text="hello")]
+    assert notebook_hash(notebook) == reference
+    notebook.cells[3].source += "\nx = 1"
+    assert notebook_hash(notebook) != reference
+    notebook.cells[3].source = notebook.cells[3].source[: -len("\nx = 1")]
+    notebook.cells[1].metadata["tags"] = []  # untagging the parameters cell changes what runs
+    assert notebook_hash(notebook) != reference
+
+
+def test_status_log_survives_a_torn_last_line(tmp_path):
+    log = StatusLog(tmp_path / "status.jsonl")
+    log.append("finished", sync=True, point="a", notebook_sha256="h")
+    log.close()
+    with open(tmp_path / "status.jsonl", "ab") as handle:  # what a process killed mid-write leaves
+        handle.write(b'{"event":"finished","point":"b","note')
+    log = StatusLog(tmp_path / "status.jsonl")
+    log.append("failed", point="c", cause="notebook-error")
+    log.close()
+    events = list(read_status(tmp_path))
+    assert [(e["event"], e["point"]) for e in events] == [("finished", "a"), ("failed", "c")]
+    assert all(e["time"] for e in events) and list(read_status(tmp_path / "missing")) == []
+
+
+def test_bad_counts_are_refused_before_anything_runs(tmp_path, capsys):
+    with pytest.raises(ValueError, match="jobs must be an integer >= 1"):
+        run_sweep(FIXTURE, GRID, out=tmp_path / "a", jobs=0, progress=False)
+    with pytest.raises(ValueError, match="retries must be an integer >= 0"):
+        run_sweep(FIXTURE, GRID, out=tmp_path / "a", retries=-1, progress=False)
+    assert main(["sweep", str(FIXTURE), "-p", "rho", "0.5", "--out", str(tmp_path / "a"), "--retries", "-1"]) == 2
+    assert "retries must be an integer >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(ValueError, match="retries must be"):
+        next(run_tasks(None, [], retries=True))
+    with pytest.raises(ValueError, match="jobs must be"):
+        with dask_client(jobs=0):
+            pass
+    assert main(["table", str(tmp_path / "none")]) == 2
+    assert "holds no sweep" in capsys.readouterr().err
+
+
+def test_the_one_runner_leaves_no_private_process_handling():
+    source = (Path(__file__).resolve().parents[1] / "src" / "kdwide_book" / "runner.py").read_text()
+    source += (Path(__file__).resolve().parents[1] / "src" / "kdwide_book" / "sweep.py").read_text()
+    assert "_processes" not in source and "ProcessPoolExecutor" not in source
+
+
+def test_a_kernel_that_dies_while_starting_counts_as_dead_and_a_missing_kernel_does_not(tmp_path, monkeypatch):
+    spec = tmp_path / "kernels" / "dying"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-c", "import sys; sys.exit(3)", "-f", "{connection_file}"],
+        "display_name": "dies at once", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    text = FAULT_FIXTURE.read_text()
+    dying = execute_point(PointTask("p", {"item": 0}, FAULT_FIXTURE.name, text, kernel_name="dying"))
+    assert dying.cause == "kernel-died" and "the kernel did not start" in dying.error  # run again by run_tasks
+    missing = execute_point(PointTask("p", {"item": 0}, FAULT_FIXTURE.name, text, kernel_name="no-such-kernel"))
+    assert missing.cause == "runner-error" and "NoSuchKernel" in missing.error  # not run again

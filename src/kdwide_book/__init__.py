@@ -8,7 +8,12 @@ It imports the science, never the other way round (a test checks it):
   chapters in place for committing them;
 - :mod:`kdwide_book.book`: the chapter list, the environment table, paper-scale runs, and the Sphinx extension
   (which imports neither JAX nor :mod:`kdwide`, so the book build stays light);
-- :mod:`kdwide_book.sweep` and :mod:`kdwide_book.cli` (``kdwide sweep``): parameter sweeps over chapters;
+- :mod:`kdwide_book.explorers` and :mod:`kdwide_book.chapter_explorers`: the chapters' interactive figures, and the
+  Sphinx extension that serves plotly.js once per site;
+- :mod:`kdwide_book.runner`: the one runner of chapters with parameters (sweeps and paper runs), on Dask, with
+  retries when a kernel or worker dies;
+- :mod:`kdwide_book.sweep` and :mod:`kdwide_book.cli` (``kdwide sweep``, ``kdwide table``): parameter sweeps over
+  chapters;
 - :mod:`kdwide_book.assignments`: course assignments from the chapters on otter-grader (student notebooks, Gradescope
   autograders, grading a class, the student edition of the book).
 """

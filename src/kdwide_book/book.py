@@ -3,8 +3,9 @@
 - :func:`chapter_notebooks` reads ``_toc.yml`` and returns the chapter notebooks (``book/NN_name.ipynb``) in order.
 - :func:`environment_table` lists the installed version of every package beside its pin in ``constraints.txt``
   (the reproducibility appendix shows it).
-- :func:`run_paper_profile` executes every chapter with ``profile="paper"`` into an output folder,
-  leaving the committed notebooks untouched, and writes ``timings.json`` there. Its command line is
+- :func:`run_paper_profile` executes every chapter with ``profile="paper"`` into an output folder through the one
+  runner of chapters (:mod:`kdwide_book.runner`), leaving the committed notebooks untouched, and writes
+  ``timings.json`` there. Its command line is
   ``python -m kdwide_book.book paper --out _build/paper --papermill-args "-p n_values '[32, 64]'"`` (``make paper``).
 - As a Sphinx extension (``_config.yml``: ``extra_extensions: [kdwide_book.book]``), :func:`setup` keeps every page
   offline-clean: it drops the inline scripts that Sphinx lists twice (Jupyter Book's ``sphinx-thebe`` and
@@ -24,7 +25,6 @@ import platform
 import re
 import shlex
 import sys
-import time
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -32,10 +32,8 @@ from typing import Any
 
 import nbformat
 import yaml
-from nbclient.exceptions import CellExecutionError
 
 from kdwide_book import PROFILES
-from kdwide_book.notebooks import execute
 from kdwide_book.results import atomic_write
 
 __all__ = [
@@ -154,14 +152,19 @@ def run_paper_profile(
     papermill_args: Sequence[str] = (),
     notebooks: Sequence[str | Path] | None = None,
     profile: str = "paper",
+    retries: int | None = None,
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
-    """Execute every chapter with ``profile=PROFILE`` into ``out_dir`` (:func:`kdwide_book.notebooks.execute`).
+    """Execute every chapter with ``profile=PROFILE`` into ``out_dir``, through the one runner of chapters
+    (:mod:`kdwide_book.runner`, the runner of sweeps: a Dask worker, one kernel, retries when it dies).
 
     For each chapter ``book/NN_name.ipynb`` this runs it with the parameters ``profile=PROFILE``,
-    ``results_path=OUT/NN_name.json`` and ``PAPERMILL_ARGS`` into ``OUT/NN_name.ipynb`` (working directory: the
-    notebook's folder), as ``papermill book/NN_name.ipynb OUT/NN_name.ipynb -p profile paper ... PAPERMILL_ARGS`` would,
-    so later arguments (``papermill_args``) win over the profile's. The committed notebooks are only read.
-    A chapter that fails is recorded and the others still run.
+    ``results_path`` and ``PAPERMILL_ARGS``, and writes the executed notebook to ``OUT/NN_name.ipynb`` and its results
+    file to ``OUT/NN_name.json``, as ``papermill book/NN_name.ipynb OUT/NN_name.ipynb -p profile paper ...
+    PAPERMILL_ARGS`` would, so later arguments (``papermill_args``) win over the profile's. The committed notebooks
+    are only read. Chapters run one at a time, each in a folder of its own; path parameters reach them as absolute
+    paths (relative ones in ``papermill_args`` against the working directory, a chapter's own defaults against its
+    folder). A chapter that fails is recorded and the others still run.
 
     Args:
       out_dir: output folder (created).
@@ -169,48 +172,74 @@ def run_paper_profile(
       papermill_args: extra papermill command-line arguments, e.g. ``["-p", "n_values", "[32, 64]"]``.
       notebooks: run these instead of the chapters of ``_toc.yml``.
       profile: ``"paper"`` (or ``"ci"``, for comparison).
+      retries: how many more times a chapter whose kernel or worker died runs (default
+        :data:`kdwide_book.runner.DEFAULT_RETRIES`).
+      scheduler: run on this existing Dask scheduler instead of a local one-worker cluster.
 
     Returns:
       The content of ``OUT/timings.json``: ``{"profile", "papermill_args", "platform", "chapters": [{"notebook",
-      "output", "results", "seconds", "succeeded", "error"}, ...]}``; ``seconds`` is the wall time of the run.
+      "output", "results", "seconds", "succeeded", "error", "attempts"}, ...]}``; ``seconds`` is the wall time of
+      the chapter's last run.
     """
     # imported here, not at the top: the Sphinx extension (this module) must not import JAX into the book build
+    from kdwide_book import runner  # noqa: PLC0415
     from kdwide_book.parameters import validate_parameter  # noqa: PLC0415
+    from kdwide_book.sweep import notebook_parameters  # noqa: PLC0415
 
     validate_parameter("profile", profile)
+    retries = runner.check_retries(runner.DEFAULT_RETRIES if retries is None else retries)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in notebooks] if notebooks is not None else chapter_notebooks(root)
     summary: dict[str, Any] = {"profile": profile, "papermill_args": list(papermill_args),
                                "platform": platform_summary(), "chapters": []}
     overrides = papermill_parameters(papermill_args)
     for name in ("profile", "results_path") & overrides.keys():
         raise ValueError(f"papermill_args must not set {name!r}: the runner sets it (use --profile / --out)")
-    for path in paths:
-        output = (out_dir / path.name).resolve()
+    overrides = runner.resolve_path_parameters(overrides, base=Path.cwd(), source="the papermill argument")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    entries: dict[int, dict[str, Any]] = {}
+    tasks = []
+
+    def record(index: int, *, seconds: float, error: str | None, attempts: int) -> None:
+        path, output = paths[index], (out_dir / paths[index].name).resolve()
         results = output.with_suffix(".json")
-        results.unlink(missing_ok=True)  # a results file left by an earlier run is not this run's
-        print(f"[{profile}] {path} -> {output}", flush=True)
-        start = time.perf_counter()
-        error, notebook = None, None
-        try:
-            notebook = nbformat.read(path, as_version=4)
-            execute(notebook, cwd=path.resolve().parent,
-                    parameters={"profile": profile, "results_path": str(results), **overrides})
-        except CellExecutionError as exc:
-            error = f"{exc.ename}: {exc.evalue}"
-        except Exception as exc:  # a missing or broken notebook, a dead kernel: this chapter failed
-            error = f"{type(exc).__name__}: {exc}"
-        if notebook is not None:
-            atomic_write(output, nbformat.writes(notebook))
-        seconds = time.perf_counter() - start
         if error:
             print(error, file=sys.stderr)
         print(f"[{profile}] {path.name}: {'ok' if error is None else 'FAILED'} in {seconds:.1f} s", flush=True)
-        summary["chapters"].append({"notebook": str(path), "output": str(output),
-                                    "results": str(results) if results.exists() else None,
-                                    "seconds": round(seconds, 3), "succeeded": error is None, "error": error})
+        entries[index] = {"notebook": str(path), "output": str(output),
+                          "results": str(results) if results.exists() else None, "seconds": round(seconds, 3),
+                          "succeeded": error is None, "error": error, "attempts": attempts}
+        summary["chapters"] = [entries[i] for i in sorted(entries)]
         _write_json(out_dir / "timings.json", summary)
+
+    for index, path in enumerate(paths):
+        output = (out_dir / path.name).resolve()
+        output.with_suffix(".json").unlink(missing_ok=True)  # a results file left by an earlier run is not this run's
+        print(f"[{profile}] {path} -> {output}", flush=True)
+        try:
+            notebook = nbformat.read(path, as_version=4)
+            own_paths = runner.notebook_path_defaults(
+                path, {k: v for k, v in notebook_parameters(path).items() if k not in overrides})
+        except Exception as exc:  # a missing or broken notebook: this chapter failed, the others run
+            record(index, seconds=0.0, error=f"{type(exc).__name__}: {exc}", attempts=0)
+            continue
+        tasks.append(runner.PointTask(point_id=str(index), parameters={**own_paths, "profile": profile, **overrides},
+                                      notebook_name=path.name, notebook_text=runner.runnable_text(notebook)))
+    if tasks:
+        with runner.dask_client(jobs=1, scheduler=scheduler) as client:
+
+            def on_retry(outcome: Any) -> None:
+                print(f"[{profile}] {paths[int(outcome.point_id)].name}: {outcome.cause} on attempt {outcome.attempt} "
+                      f"({outcome.error}); running it again", file=sys.stderr, flush=True)
+
+            for outcome in runner.run_tasks(client, tasks, retries=retries, on_retry=on_retry):
+                index = int(outcome.point_id)
+                output = (out_dir / paths[index].name).resolve()
+                if outcome.notebook_text is not None:
+                    atomic_write(output, outcome.notebook_text)
+                if outcome.ok:
+                    atomic_write(output.with_suffix(".json"), outcome.results_text)
+                record(index, seconds=outcome.seconds, error=outcome.error, attempts=outcome.attempt)
     return summary
 
 
@@ -376,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     paper.add_argument("--out", type=Path, default=Path("_build/paper"))
     paper.add_argument("--papermill-args", default="", help="extra papermill arguments, one shell-quoted string")
     paper.add_argument("--profile", default="paper", choices=PROFILES)
+    paper.add_argument("--retries", type=int, default=None,
+                       help="runs again a chapter whose kernel or worker died, up to this many times (default 2)")
     paper.add_argument("--require-claims", action="store_true",
                        help="print every chapter's claims from its results file; fail unless all hold")
     paper.add_argument("notebooks", nargs="*", type=Path, help="default: the chapters of _toc.yml")
@@ -384,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(str(p) for p in chapter_notebooks()))
         return 0
     summary = run_paper_profile(args.out, papermill_args=shlex.split(args.papermill_args),
-                                notebooks=args.notebooks or None, profile=args.profile)
+                                notebooks=args.notebooks or None, profile=args.profile, retries=args.retries)
     failed = [c["notebook"] for c in summary["chapters"] if not c["succeeded"]]
     total = sum(c["seconds"] for c in summary["chapters"])
     print(f"{len(summary['chapters']) - len(failed)} of {len(summary['chapters'])} chapters ran with "

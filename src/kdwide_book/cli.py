@@ -1,10 +1,11 @@
-"""The ``kdwide`` command line. One subcommand so far:
+"""The ``kdwide`` command line:
 
 ``kdwide sweep NOTEBOOK -p NAME VALUES ... [--seeds 0-4] --out runs/NAME [--jobs N | --scheduler ADDRESS]``
-runs a chapter notebook over a parameter grid (see :mod:`kdwide_book.sweep`).
+runs a chapter notebook over a parameter grid (see :mod:`kdwide_book.sweep`); ``kdwide table runs/NAME`` writes a
+sweep's table again from its results files.
 
-Exit codes: 0 every point finished; 1 some points failed (listed on stderr); 2 the sweep is invalid (nothing ran);
-130 interrupted (rerun the same command to resume).
+Exit codes: 0 every point finished; 1 some points failed (listed on stderr, with the cause); 2 the sweep is invalid
+(nothing ran); 130 interrupted (rerun the same command to resume).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+
+from kdwide_book.runner import DEFAULT_RETRIES
 
 __all__ = ["main", "build_parser"]
 
@@ -27,13 +30,17 @@ values (-p NAME VALUES):
 
 out folder:
   OUT/points/POINT/{results.json,notebook.ipynb}  one folder per point (failed.ipynb, error.txt if it failed)
-  OUT/table.csv, OUT/table.parquet                all records of all finished points
-  OUT/manifest.json                               notebook, grid, versions, status of every point
-  Rerunning the same command skips finished points; a point is finished when its results.json exists.
+  OUT/status.jsonl                                append-only log: every point finished, failed or retried
+  OUT/table.csv, OUT/table.parquet                all records of all finished points (kdwide table OUT rewrites them)
+  OUT/manifest.json                               notebook and its hash, grid, versions, counts, failures
+  OUT/stale/HASH/POINT                            results of an earlier version of the notebook, moved aside
+  Rerunning the same command skips finished points. A point whose kernel or worker dies runs again (--retries).
+  Points finished by another version of the notebook's code run again (--keep-stale keeps them instead).
 
 examples:
   kdwide sweep book/01_effective_logit.ipynb -p rho 0.25,0.5,1 -p temperature 1,4 --seeds 0-2 --out runs/c1 --jobs 2
   kdwide sweep book/01_effective_logit.ipynb -p rho 0.5 --seeds 0-99 --out runs/big --scheduler tcp://HOST:8786
+  kdwide table runs/c1
 """
 
 
@@ -43,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sweep = commands.add_parser(
         "sweep",
-        help="run a notebook over a parameter grid, resumable, on local processes or Dask",
+        help="run a notebook over a parameter grid, resumable, on a local or existing Dask cluster",
         description="Run a chapter notebook at every point of a parameter grid and gather its results into one table.",
         epilog=SWEEP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -61,14 +68,22 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seeds", metavar="SPEC", help="values of 'seed', swept last: 0-4, 0,2,7 or 0-2,10")
     sweep.add_argument("--out", required=True, metavar="DIR", help="out folder (reuse it to resume)")
     where = sweep.add_mutually_exclusive_group()
-    where.add_argument("--jobs", type=int, default=1, metavar="N", help="local processes running points at once (default 1)")
+    where.add_argument("--jobs", type=int, default=1, metavar="N",
+                       help="worker processes of the local Dask cluster, one point each at a time (default 1)")
     where.add_argument(
         "--scheduler", metavar="ADDRESS", help="run on an existing Dask distributed cluster, e.g. tcp://10.0.0.5:8786"
     )
     sweep.add_argument("--kernel", default="python3", metavar="NAME", help="Jupyter kernel the points run in (default python3)")
     sweep.add_argument("--cell-timeout", type=float, metavar="SECONDS", help="fail a point whose cell runs longer")
+    sweep.add_argument("--retries", type=int, default=DEFAULT_RETRIES, metavar="N",
+                       help=f"runs again a point whose kernel or worker died, up to N times (default {DEFAULT_RETRIES})")
+    sweep.add_argument("--keep-stale", action="store_true",
+                       help="keep results of an earlier version of the notebook instead of running those points again")
     sweep.add_argument("--dry-run", action="store_true", help="check the sweep and list its points; run nothing")
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    table = commands.add_parser("table", help="write a sweep's table.csv and table.parquet again from its results files",
+                                description="Rebuild OUT/table.csv and OUT/table.parquet from the results files.")
+    table.add_argument("out", metavar="OUT", help="the out folder of a sweep")
     return parser
 
 
@@ -101,6 +116,8 @@ def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             scheduler=args.scheduler,
             kernel_name=args.kernel,
             cell_timeout=args.cell_timeout,
+            retries=args.retries,
+            keep_stale=args.keep_stale,
             progress=not args.no_progress,
             command=["kdwide", *argv],
         )
@@ -124,10 +141,22 @@ def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
         file=sys.stderr,
     )
     if summary.failed:
-        print("failed points (their notebooks are points/POINT/failed.ipynb):", file=sys.stderr)
+        print("failed points (cause (attempt): error; their notebooks are points/POINT/failed.ipynb):", file=sys.stderr)
         for point_id, error in summary.failed.items():
             print(f"  {point_id}: {error}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _table(args: argparse.Namespace) -> int:
+    from kdwide_book import sweep
+
+    try:
+        table = sweep.rebuild_table(args.out)
+    except (ValueError, OSError) as exc:
+        print(f"kdwide table: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"kdwide table: {len(table)} rows in {args.out}/table.csv and table.parquet", file=sys.stderr)
     return 0
 
 
@@ -137,6 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "sweep":
         return _sweep(args, argv)
+    if args.command == "table":
+        return _table(args)
     raise AssertionError(args.command)  # argparse rejects unknown commands
 
 

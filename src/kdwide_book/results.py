@@ -57,11 +57,13 @@ def temporary_path(path: str | os.PathLike) -> Path:
     return path.parent / f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp"
 
 
-def atomic_write(path: str | os.PathLike, content: str | bytes) -> None:
+def atomic_write(path: str | os.PathLike, content: str | bytes, *, fsync: bool = True) -> None:
     """The project's one atomic write: ``content`` to a temporary file beside ``path``, fsync, rename over ``path``.
 
     A reader sees the old file or the whole new one, never half of it; the umask applies (unlike mkstemp's 0600).
-    ``str`` content is written as UTF-8.
+    ``str`` content is written as UTF-8. ``fsync=False`` skips the fsync: the rename is still atomic for every
+    process, but an operating-system crash may leave the file empty (for writers that check files on reading and
+    fsync a log of their own, like the sweep runner).
     """
     path = Path(path)
     temporary = temporary_path(path)
@@ -70,7 +72,8 @@ def atomic_write(path: str | os.PathLike, content: str | bytes) -> None:
         with os.fdopen(handle, "wb") as stream:
             stream.write(content.encode() if isinstance(content, str) else content)
             stream.flush()
-            os.fsync(stream.fileno())
+            if fsync:
+                os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

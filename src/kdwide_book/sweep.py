@@ -1,31 +1,45 @@
-"""Resumable parameter sweeps of chapter notebooks (papermill-style parameters), on local processes or a Dask cluster.
+"""Resumable parameter sweeps of chapter notebooks (papermill-style parameters) on a Dask cluster, local or not.
 
 A sweep runs one notebook at every point of a grid (the Cartesian product of the values given per
 parameter, seeds last) with ``results_path`` set, and gathers the ``records`` of every results file
 (:mod:`kdwide_book.results`) into one tidy table. The command line is ``kdwide sweep`` (:mod:`kdwide_book.cli`);
-:func:`run_sweep` is the same thing as a function.
+:func:`run_sweep` is the same thing as a function. The points run through :mod:`kdwide_book.runner`, the one runner
+of chapters: on a Dask ``LocalCluster`` (``jobs`` worker processes, one kernel each) or on an existing cluster
+(``scheduler=ADDRESS``), the same code; a point whose kernel or worker dies runs again (``retries``).
 
 Out folder layout::
 
-    OUT/manifest.json                     what ran: notebook, grid, versions, one entry per point
-    OUT/table.csv, OUT/table.parquet      every record of every finished point (column ``point`` first)
-    OUT/points/POINT/results.json         the notebook's results file: present <=> POINT is finished
+    OUT/status.jsonl                      append-only log, one JSON line per event (below); the record of what ran
+    OUT/manifest.json                     summary: notebook and its hash, grid, versions, counts, failures, table
+    OUT/points/POINT/results.json         the notebook's results file
     OUT/points/POINT/notebook.ipynb       the executed notebook of a finished point
     OUT/points/POINT/failed.ipynb, error.txt   the executed notebook and error of a point whose last run failed
+    OUT/stale/HASH/POINT/                 results of an earlier version of the notebook, moved aside (never deleted)
+    OUT/table.csv, OUT/table.parquet      every record of every finished point (column ``point`` first)
     OUT/.work/                            temporary folders of running points (emptied by every run)
 
-Resuming: a point is finished exactly when its ``results.json`` exists. Every file the runner writes
-is written to a temporary file in the same folder and renamed into place, and ``results.json`` is
-written last, so a sweep killed at any moment (SIGINT or SIGKILL) leaves no half-written file that
-counts as finished; running the same command again skips the finished points and runs the others.
-``POINT`` (:func:`point_id`) is a readable slug of the point's parameters plus a hash of them, so the
-same parameters always map to the same folder (``1`` and ``1.0`` are the same value there).
+Status log: every line has ``event`` and ``time``; ``"run"`` opens a run (notebook hash, counts), ``"finished"``,
+``"failed"`` (with ``cause`` and ``error``) and ``"retry"`` (an attempt whose kernel or worker died) name a ``point``,
+its ``attempt`` and the ``notebook_sha256`` it ran; ``"stale"`` a point moved aside; ``"end"`` closes a run. Each
+finished or failed point costs one appended line and one fsync, whatever the size of the sweep; the manifest is
+written when a run starts and when it ends (also on Ctrl-C), and the table once, at the end, from the results files
+(:func:`rebuild_table`, ``kdwide table OUT``, writes it again).
 
-Where the work runs: :func:`execute_point` runs one point in a temporary folder and returns the
-executed notebook and results file as text; only the process that called :func:`run_sweep` writes
-into the out folder. The same function runs in a pool of ``jobs`` local processes or on the workers
-of an existing Dask cluster (``scheduler=ADDRESS``; the workers need
-kdwide and the Jupyter kernel installed, not the out folder).
+Resuming: a point is finished when its last ``finished``/``failed``/``stale`` line says ``finished`` and its
+``results.json`` is a valid results file. Files are written to a temporary name and renamed, ``results.json`` before
+its status line, so a sweep killed at any moment (SIGINT or SIGKILL) is resumed by running the same command again:
+finished points are skipped, the others run. ``POINT`` (:func:`point_id`) is a readable slug of the point's
+parameters plus a hash of them, so the same parameters always map to the same folder (``1`` and ``1.0`` are the same).
+
+Notebook identity: :func:`kdwide_book.runner.notebook_hash` (its code, not its prose or outputs) is in every status
+line. Points finished by another version of the notebook are stale: by default they are moved to ``OUT/stale/`` and
+run again; ``keep_stale=True`` keeps them instead, and then refuses to run anything with the changed notebook. A table
+never holds two versions of a notebook.
+
+Paths: parameters that are paths (``mnist_directory``, ``sweep_notebook``:
+:func:`kdwide_book.runner.is_path_parameter`) are sent to the points as absolute paths; relative ones are resolved on
+this machine (command-line values against the working directory, the notebook's own defaults against its folder)
+and refused if they do not exist here.
 """
 
 from __future__ import annotations
@@ -42,12 +56,7 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import sys
-import tempfile
-import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -58,28 +67,46 @@ from typing import Any
 import nbformat
 import pandas as pd
 
-from kdwide.validation import check_positive_int
-from kdwide_book.notebooks import execute
 from kdwide_book.parameters import validate_parameter
 from kdwide_book.results import atomic_write, package_versions, read_results, to_jsonable
+from kdwide_book.runner import (
+    DEFAULT_RETRIES,
+    PointOutcome,
+    PointTask,
+    check_results_text,
+    check_retries,
+    dask_client,
+    execute_point,
+    is_path_parameter,
+    notebook_hash,
+    notebook_path_defaults,
+    resolve_path_parameters,
+    run_tasks,
+    runnable_text,
+)
 
 __all__ = [
+    "DEFAULT_RETRIES",
     "LIST_SUFFIX",
     "POINT_SEPARATOR",
     "PointOutcome",
     "PointTask",
+    "StatusLog",
     "SweepPoint",
     "SweepSummary",
     "execute_point",
     "is_list_parameter",
     "notebook_parameters",
+    "notebook_path_defaults",
     "parse_grid",
     "parse_scalar",
     "parse_seeds",
     "parse_values",
     "plan_sweep",
     "point_id",
+    "read_status",
     "read_sweep_table",
+    "rebuild_table",
     "run_sweep",
     "sweep_table",
 ]
@@ -92,6 +119,8 @@ POINT_SEPARATOR = ";"
 
 RESERVED = ("results_path",)
 """Parameters the runner sets itself."""
+
+STATUS_LOG = "status.jsonl"
 
 
 # ----------------------------------------------------------------------------------------- parsing
@@ -159,45 +188,29 @@ class _Expression:
 
 
 def notebook_parameters(notebook: str | os.PathLike) -> dict[str, Any]:
-    """Names and default values of the notebook's ``parameters``-tagged cell, parsed with :mod:`ast`.
+    """Names and default values of the notebook's ``parameters``-tagged cell (``papermill.inspect_notebook``).
 
     Defaults that are not literals are returned as an object whose ``repr`` is their source text.
-    Raises ``ValueError`` if the notebook has no ``parameters`` cell or it is not valid Python.
+    Raises ``ValueError`` if the notebook has no ``parameters`` cell.
     """
+    import papermill  # noqa: PLC0415  (slow to import; only the planner needs it)
+
     path = Path(notebook)
-    with open(path) as handle:
-        document = json.load(handle)
-    for cell in document.get("cells", []):
-        if cell.get("cell_type") != "code" or "parameters" not in cell.get("metadata", {}).get("tags", []):
-            continue
-        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
-        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    document = nbformat.read(path, as_version=4)
+    if not any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in document.cells):
+        raise ValueError(f"{path}: no code cell tagged 'parameters' (parameters are injected after it)")
+    try:
+        inspected = papermill.inspect_notebook(str(path))
+    except ValueError as exc:  # e.g. no kernelspec in the notebook's metadata
+        raise ValueError(f"{path}: papermill cannot read its parameters cell: {exc}") from None
+    defaults: dict[str, Any] = {}
+    for name, entry in inspected.items():
         try:
-            tree = ast.parse("\n".join(lines))
-        except SyntaxError as exc:
-            raise ValueError(f"{path}: the parameters cell is not valid Python ({exc.msg}, line {exc.lineno})") from None
-        defaults: dict[str, Any] = {}
-        for statement in tree.body:
-            for name, node in _assignments(statement):
-                try:
-                    defaults[name] = ast.literal_eval(node)
-                except ValueError:
-                    defaults[name] = _Expression(ast.unparse(node))
-        return defaults
-    raise ValueError(f"{path}: no code cell tagged 'parameters' (parameters are injected after it)")
+            defaults[name] = ast.literal_eval(entry["default"])
+        except (ValueError, SyntaxError):
+            defaults[name] = _Expression(entry["default"])
+    return defaults
 
-
-def _assignments(statement: ast.stmt) -> Iterator[tuple[str, ast.expr]]:
-    if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and statement.value is not None:
-        yield statement.target.id, statement.value
-    elif isinstance(statement, ast.Assign):
-        for target in statement.targets:
-            if isinstance(target, ast.Name):
-                yield target.id, statement.value
-            elif isinstance(target, ast.Tuple) and isinstance(statement.value, ast.Tuple):
-                for element, value in zip(target.elts, statement.value.elts):
-                    if isinstance(element, ast.Name):
-                        yield element.id, value
 
 
 def is_list_parameter(name: str, default: Any = None) -> bool:
@@ -214,6 +227,7 @@ def parse_grid(pairs: Iterable[tuple[str, str]], defaults: Mapping[str, Any]) ->
             raise ValueError(f"parameter {name!r} is given twice; put all its values in one -p (comma-separated)")
         grid[name] = parse_values(text, list_valued=is_list_parameter(name, defaults.get(name)))
     return grid
+
 
 
 # ------------------------------------------------------------------------------------------ points
@@ -267,33 +281,17 @@ class SweepPoint:
         return Path(out) / "points" / self.id
 
 
-def plan_sweep(
-    notebook: str | os.PathLike,
-    grid: Mapping[str, Sequence[Any]],
-    *,
-    seeds: Sequence[int] | None = None,
-) -> list[SweepPoint]:
-    """Check a sweep and list its points, running nothing.
+def _grid_points(axes: Mapping[str, Sequence[Any]]) -> list[SweepPoint]:
+    """The points of the Cartesian product of ``axes``, first axis slowest."""
+    names = list(axes)
+    return [SweepPoint(point_id(dict(zip(names, combination))), dict(zip(names, combination)))
+            for combination in itertools.product(*(axes[name] for name in names))]
 
-    Args:
-      notebook: path of the chapter notebook (it needs a ``parameters`` cell that defines ``results_path``).
-      grid: parameter name → the values to sweep (one list per parameter; for list-valued parameters each
-        value is itself a list). Every name must be defined in the notebook's ``parameters`` cell.
-      seeds: values of ``seed``, swept last (the same as ``grid["seed"]``).
 
-    Returns:
-      The points of the Cartesian product, in grid order (first parameter slowest, seeds fastest).
-
-    Raises:
-      ValueError: unknown parameter name, a value the shared rules (:func:`kdwide_book.parameters.validate_parameter`)
-        reject, a list-valued parameter given a scalar, an empty axis, or a value given twice.
-    """
-    notebook = Path(notebook)
-    if not notebook.is_file():
-        raise ValueError(f"notebook {str(notebook)!r} does not exist")
-    defaults = notebook_parameters(notebook)
-    if "results_path" not in defaults:
-        raise ValueError(f"{notebook}: its parameters cell must define results_path (the results file a sweep reads) for a sweep")
+def _sweep_axes(
+    notebook: Path, grid: Mapping[str, Sequence[Any]], seeds: Sequence[int] | None, defaults: Mapping[str, Any]
+) -> dict[str, list[Any]]:
+    """The checked axes of a sweep (seeds last), path values made absolute."""
     axes: dict[str, list[Any]] = {name: list(values) for name, values in grid.items()}
     if seeds is not None:
         if "seed" in axes:
@@ -310,113 +308,111 @@ def plan_sweep(
         if not values:
             raise ValueError(f"parameter {name!r} has no values")
         list_valued = is_list_parameter(name, defaults[name])
-        seen = set()
         for value in values:
             if list_valued and not isinstance(value, (list, tuple)):
                 raise ValueError(f"parameter {name!r} takes a list per point (e.g. -p {name} 0.5,1), got {value!r}")
             validate_parameter(name, value)
+        if is_path_parameter(name) and not list_valued:
+            values[:] = [resolve_path_parameters({name: value}, base=Path.cwd(), source="the value")[name]
+                         for value in values]
+        seen = set()
+        for value in values:
             key = json.dumps(_canonical(value))
             if key in seen:
                 raise ValueError(f"parameter {name!r} lists the value {value!r} twice")
             seen.add(key)
-    names = list(axes)
-    points = []
-    for combination in itertools.product(*(axes[name] for name in names)):
-        parameters = dict(zip(names, combination))
-        points.append(SweepPoint(point_id(parameters), parameters))
-    return points
+    return axes
 
 
-# ---------------------------------------------------------------------------------- executing a point
+def plan_sweep(
+    notebook: str | os.PathLike,
+    grid: Mapping[str, Sequence[Any]],
+    *,
+    seeds: Sequence[int] | None = None,
+) -> list[SweepPoint]:
+    """Check a sweep and list its points, running nothing.
 
+    Args:
+      notebook: path of the chapter notebook (it needs a ``parameters`` cell that defines ``results_path``).
+      grid: parameter name → the values to sweep (one list per parameter; for list-valued parameters each
+        value is itself a list). Every name must be defined in the notebook's ``parameters`` cell. Values of path
+        parameters (:func:`kdwide_book.runner.is_path_parameter`) become absolute: relative ones are resolved against
+        the working directory and must exist.
+      seeds: values of ``seed``, swept last (the same as ``grid["seed"]``).
 
-@dataclass(frozen=True)
-class PointTask:
-    """Everything a worker needs to run one point (picklable; the notebook travels as text)."""
+    Returns:
+      The points of the Cartesian product, in grid order (first parameter slowest, seeds fastest).
 
-    point_id: str
-    parameters: dict[str, Any]
-    notebook_name: str
-    notebook_text: str
-    cwd: str | None = None
-    kernel_name: str = "python3"
-    cell_timeout: float | None = None
-    work_root: str | None = None
-
-
-@dataclass(frozen=True)
-class PointOutcome:
-    """What a worker sends back: the executed notebook and results file as text, or the error."""
-
-    point_id: str
-    ok: bool
-    results_text: str | None
-    notebook_text: str | None
-    error: str | None
-    seconds: float
-    host: str = field(default_factory=socket.gethostname)
-    python: str = sys.executable
-
-
-def execute_point(task: PointTask) -> PointOutcome:
-    """Run one point (:func:`kdwide_book.notebooks.execute`) in a temporary folder; never raises for a failing notebook.
-
-    ``results_path`` is set to a file in that folder; the outcome is ``ok`` only if the notebook ran without
-    error and wrote a results file with a ``records`` list. The notebook runs in ``task.cwd`` if that folder
-    exists here (the notebook's own folder on the machine that planned the sweep), else in the temporary folder.
-    The temporary folder is made in ``task.work_root`` if that folder exists here, else in the system's.
+    Raises:
+      ValueError: unknown parameter name, a value the shared rules (:func:`kdwide_book.parameters.validate_parameter`)
+        reject, a list-valued parameter given a scalar, an empty axis, a value given twice, or a relative path that
+        does not exist here.
     """
-    from nbclient.exceptions import CellExecutionError  # noqa: PLC0415
+    notebook = Path(notebook)
+    if not notebook.is_file():
+        raise ValueError(f"notebook {str(notebook)!r} does not exist")
+    defaults = notebook_parameters(notebook)
+    if "results_path" not in defaults:
+        raise ValueError(f"{notebook}: its parameters cell must define results_path (the results file a sweep reads) for a sweep")
+    return _grid_points(_sweep_axes(notebook, grid, seeds, defaults))
 
-    start = time.perf_counter()
-    error = None
-    work_root = task.work_root if task.work_root is not None and os.path.isdir(task.work_root) else None
-    with tempfile.TemporaryDirectory(prefix="kdwide-sweep-", dir=work_root) as work:
-        work_path = Path(work)
-        results = work_path / "results.json"
-        cwd = task.cwd if task.cwd is not None and os.path.isdir(task.cwd) else work
-        notebook = None
-        try:
-            notebook = nbformat.reads(task.notebook_text, as_version=4)
-            execute(notebook, cwd=cwd, parameters={**task.parameters, "results_path": str(results)},
-                    timeout=task.cell_timeout, kernel_name=task.kernel_name)
-        except CellExecutionError as exc:
-            error = f"{exc.ename}: {exc.evalue}"
-        except Exception as exc:  # kernel died, cell timeout, bad notebook: all mean this point failed
-            error = f"{type(exc).__name__}: {exc}"
-        notebook_text = None
-        if notebook is not None:
+
+# ------------------------------------------------------------------------------------- status log
+
+
+class StatusLog:
+    """``OUT/status.jsonl``, opened for appending: one JSON object a line, never rewritten.
+
+    A line cut short by a killed process is skipped by :func:`read_status`, and the next line starts on a line of its
+    own. ``sync=True`` fsyncs after the line (one fsync per finished or failed point).
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._handle = open(self.path, "ab")
+        if self._handle.tell() > 0:
+            with open(self.path, "rb") as reader:
+                reader.seek(-1, os.SEEK_END)
+                if reader.read(1) != b"\n":
+                    self._handle.write(b"\n")
+
+    def append(self, event: str, *, sync: bool = False, **fields: Any) -> None:
+        """Append ``{"event": event, "time": now, **fields}``; flush it, and fsync it if ``sync``."""
+        line = json.dumps({"event": event, "time": _now(), **to_jsonable(fields)}, separators=(",", ":"))
+        self._handle.write(line.encode() + b"\n")
+        self._handle.flush()
+        if sync:
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        """Close the file (fsyncing what is not yet on disk)."""
+        with contextlib.suppress(OSError):
+            os.fsync(self._handle.fileno())
+        self._handle.close()
+
+
+def read_status(out: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    """The events of ``OUT/status.jsonl`` in order (none if there is no log); a torn line is skipped."""
+    path = Path(out) / STATUS_LOG
+    if not path.is_file():
+        return
+    with open(path, "rb") as handle:
+        for line in handle:
             try:
-                notebook_text = nbformat.writes(notebook)
-            except Exception as exc:  # an unwritable notebook must not turn into an exception here
-                error = error or f"the executed notebook could not be written: {type(exc).__name__}: {exc}"
-        results_text = None
-        if error is None:
-            if not results.is_file():
-                error = "the notebook ran without error but wrote no results file at results_path"
-            else:
-                results_text = results.read_text()
-                error = _check_results_text(results_text)
-    return PointOutcome(
-        point_id=task.point_id,
-        ok=error is None,
-        results_text=results_text if error is None else None,
-        notebook_text=notebook_text,
-        error=error,
-        seconds=time.perf_counter() - start,
-    )
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict):
+                yield event
 
 
-def _check_results_text(text: str) -> str | None:
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return f"the results file is not valid JSON ({exc})"
-    if not isinstance(document, dict) or not isinstance(document.get("records"), list):
-        return "the results file has no 'records' list (see kdwide_book.results)"
-    if not all(isinstance(record, dict) for record in document["records"]):
-        return "the results file's records are not all objects"
-    return None
+def _point_states(out: Path) -> dict[str, tuple[str, str | None]]:
+    """Point id → (its last ``finished``/``failed``/``stale`` event, the notebook hash it names)."""
+    states: dict[str, tuple[str, str | None]] = {}
+    for event in read_status(out):
+        if event.get("event") in ("finished", "failed", "stale") and "point" in event:
+            states[event["point"]] = (event["event"], event.get("notebook_sha256"))
+    return states
 
 
 # ------------------------------------------------------------------------------------- file writing
@@ -433,30 +429,45 @@ def _remove_stale_temporaries(folder: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
-def _is_finished(point: SweepPoint, out: Path) -> bool:
+def _has_results(point: SweepPoint, out: Path) -> bool:
     path = point.folder(out) / "results.json"
     if not path.is_file():
         return False
     try:
-        return _check_results_text(path.read_text()) is None
-    except OSError:
+        return check_results_text(path.read_text()) is None
+    except (OSError, UnicodeDecodeError):
         return False
 
 
 def _store(point: SweepPoint, outcome: PointOutcome, out: Path) -> None:
+    """The point's files. No fsync here: the status line that follows is the one fsync of a point, and a file that
+    an operating-system crash left empty is not a valid results file, so its point runs again."""
     folder = point.folder(out)
     _remove_stale_temporaries(folder)
     if outcome.ok:
         assert outcome.results_text is not None
         if outcome.notebook_text is not None:
-            atomic_write(folder / "notebook.ipynb", outcome.notebook_text)
-        atomic_write(folder / "results.json", outcome.results_text)  # last: marks the point finished
+            atomic_write(folder / "notebook.ipynb", outcome.notebook_text, fsync=False)
+        atomic_write(folder / "results.json", outcome.results_text, fsync=False)
         for stale in ("failed.ipynb", "error.txt"):
             (folder / stale).unlink(missing_ok=True)
     else:
         if outcome.notebook_text is not None:
-            atomic_write(folder / "failed.ipynb", outcome.notebook_text)
-        atomic_write(folder / "error.txt", f"{outcome.error}\n")
+            atomic_write(folder / "failed.ipynb", outcome.notebook_text, fsync=False)
+        atomic_write(folder / "error.txt", f"{outcome.error}\n(cause: {outcome.cause}; attempt {outcome.attempt})\n",
+                     fsync=False)
+
+
+def _move_aside(point: SweepPoint, out: Path, label: str) -> Path:
+    """Move a stale point's folder to ``OUT/stale/LABEL/POINT`` (a free name: nothing is overwritten)."""
+    target = out / "stale" / label / point.id
+    suffix = 1
+    while target.exists():
+        suffix += 1
+        target = out / "stale" / label / f"{point.id}-{suffix}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    point.folder(out).rename(target)
+    return target
 
 
 @contextlib.contextmanager
@@ -474,86 +485,6 @@ def _exclusive(out: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-# --------------------------------------------------------------------------------------- schedulers
-
-def _worker_initializer() -> None:
-    """Local worker processes ignore Ctrl-C (the runner stops them itself, see :func:`_run_processes`) and exit
-    as soon as the runner is gone (killed with SIGKILL), like Jupyter kernels do."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()
-
-    def exit_when_orphaned() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=exit_when_orphaned, name="kdwide-sweep-parent-watch", daemon=True).start()
-
-
-def _failed(task: PointTask, error: str) -> PointOutcome:
-    return PointOutcome(task.point_id, False, None, None, error, 0.0)
-
-
-def _run_processes(tasks: Sequence[PointTask], jobs: int) -> Iterator[PointOutcome]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    pool = ProcessPoolExecutor(
-        max_workers=min(jobs, len(tasks)),
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_worker_initializer,
-    )
-    futures = {pool.submit(execute_point, task): task for task in tasks}
-    completed = False
-    try:
-        for future in as_completed(futures):
-            task = futures[future]
-            try:
-                yield future.result()
-            except Exception as exc:  # the worker process died (e.g. killed for memory)
-                yield _failed(task, f"worker failed: {type(exc).__name__}: {exc}")
-        completed = True
-    finally:
-        if not completed:
-            # Interrupted: kill the workers outright. Interrupting a notebook run inside a worker can leave it blocked,
-            # and a worker that dies holding the task queue's lock blocks the others; killing all of them cannot
-            # hang. Their kernels exit by themselves within a second of losing their parent (ipykernel's
-            # parent poller); their temporary folders are in OUT/.work, emptied by the next run.
-            for future in futures:
-                future.cancel()
-            for process in list((getattr(pool, "_processes", None) or {}).values()):
-                with contextlib.suppress(OSError):
-                    process.kill()
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _run_dask(tasks: Sequence[PointTask], scheduler: str) -> Iterator[PointOutcome]:
-    try:
-        from dask.distributed import Client, as_completed
-    except ImportError as error:
-        raise ImportError(
-            "--scheduler / scheduler= needs Dask, an optional dependency: pip install 'kdwide[sweep]'"
-        ) from error
-
-    client = Client(scheduler, set_as_default=False)
-    futures: dict[str, tuple[Any, PointTask]] = {}
-    try:
-        token = hashlib.sha256(f"{time.time_ns()}-{os.getpid()}".encode()).hexdigest()[:8]
-        for task in tasks:
-            future = client.submit(execute_point, task, key=f"kdwide-sweep-{task.point_id}-{token}", pure=False)
-            futures[future.key] = (future, task)
-        for future in as_completed([future for future, _ in futures.values()], loop=client.loop):
-            task = futures[future.key][1]
-            try:
-                yield future.result()
-            except Exception as exc:  # a worker died or could not run the function
-                yield _failed(task, f"dask: {type(exc).__name__}: {exc}")
-    finally:
-        with contextlib.suppress(Exception):
-            client.cancel([future for future, _ in futures.values()])
-        client.close()
-
-
 # -------------------------------------------------------------------------------------------- sweep
 
 
@@ -566,8 +497,11 @@ class SweepSummary:
       points: every point of the grid, in grid order.
       executed: ids of the points run by this call (finished or failed).
       skipped: ids of the points already finished before this call.
-      failed: id → error message, for the points that failed in this call.
+      failed: id → cause and error, for the points that failed in this call.
       table: the tidy table written to ``table.csv`` / ``table.parquet`` (finished points only).
+      notebook_sha256: the notebook version of every point in ``table``.
+      retried: id → how many of its attempts died (kernel or worker) and ran again, for the points concerned.
+      stale: ids of the points finished by another version of the notebook, moved aside and run again.
     """
 
     out: Path
@@ -576,6 +510,9 @@ class SweepSummary:
     skipped: tuple[str, ...]
     failed: dict[str, str]
     table: pd.DataFrame
+    notebook_sha256: str = ""
+    retried: dict[str, int] = field(default_factory=dict)
+    stale: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -689,6 +626,11 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _check_count(value: Any, name: str, minimum: int, meaning: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum} ({meaning}), got {value!r}")
+
+
 def run_sweep(
     notebook: str | os.PathLike,
     grid: Mapping[str, Sequence[Any]],
@@ -699,6 +641,8 @@ def run_sweep(
     scheduler: str | None = None,
     kernel_name: str = "python3",
     cell_timeout: float | None = None,
+    retries: int = DEFAULT_RETRIES,
+    keep_stale: bool = False,
     progress: bool = True,
     command: Sequence[str] | None = None,
 ) -> SweepSummary:
@@ -709,168 +653,210 @@ def run_sweep(
       grid: parameter name → values to sweep (see :func:`plan_sweep`).
       out: out folder (created; reused to resume).
       seeds: values of ``seed``, swept last.
-      jobs: local worker processes running points at once.
+      jobs: worker processes of the local Dask cluster, each running one point (one kernel) at a time.
       scheduler: address of an existing Dask distributed scheduler (e.g. ``tcp://10.0.0.5:8786``); the points
         then run on its workers and ``jobs`` is not used.
-      kernel_name: Jupyter kernel each point runs in (``python3``: this environment's Python).
+      kernel_name: Jupyter kernel each point runs in (``python3``: the worker's Python).
       cell_timeout: seconds one cell may run (None: no limit).
-      progress: show a progress bar and a one-line plan on stderr.
+      retries: how many more times a point whose kernel or worker died runs before it counts as failed (>= 0).
+      keep_stale: keep the results of points finished by an earlier version of the notebook instead of moving them
+        aside and running them again; then nothing may run with the changed notebook (a table holds one version).
+      progress: show a progress bar and a one-line plan on stderr (retries and failures are reported regardless).
       command: the command line, recorded in the manifest.
 
     Returns:
       A :class:`SweepSummary`. Failing points do not stop the others; they are listed in ``failed``.
 
     Raises:
-      ValueError: the sweep is invalid (before anything runs), or ``out`` belongs to another notebook or is
-        in use by another sweep.
+      ValueError: the sweep is invalid (before anything runs), ``out`` belongs to another notebook or is in use by
+        another sweep, or ``keep_stale`` would mix two versions of the notebook.
       KeyboardInterrupt: after writing the table and manifest of what finished (rerun to resume).
     """
-    check_positive_int(jobs, "jobs")
+    _check_count(jobs, "jobs", 1, "local worker processes")
+    check_retries(retries)
     notebook = Path(notebook)
-    points = plan_sweep(notebook, grid, seeds=seeds)
+    if not notebook.is_file():
+        raise ValueError(f"notebook {str(notebook)!r} does not exist")
+    defaults = notebook_parameters(notebook)
+    if "results_path" not in defaults:
+        raise ValueError(f"{notebook}: its parameters cell must define results_path (the results file a sweep reads) for a sweep")
+    axes = _sweep_axes(notebook, grid, seeds, defaults)
+    points = _grid_points(axes)
+    fixed_paths = notebook_path_defaults(notebook, {name: v for name, v in defaults.items() if name not in axes})
     kernel = _kernel_description(kernel_name)
+    source = nbformat.read(notebook, as_version=4)
+    sha = notebook_hash(source)
+    notebook_text = runnable_text(source)  # one copy per task in flight: a few per worker, so no scatter needed
+    del source
     out = Path(out)
-    notebook_bytes = notebook.read_bytes()
     manifest_path = out / "manifest.json"
-    previous: dict[str, Any] = {}
     if manifest_path.is_file():
-        previous = json.loads(manifest_path.read_text())
-        if previous.get("notebook", {}).get("name") != notebook.name:
-            raise ValueError(
-                f"{out} holds a sweep of {previous.get('notebook', {}).get('name')!r}, not {notebook.name!r}; "
-                "choose another --out"
-            )
+        previous_name = json.loads(manifest_path.read_text()).get("notebook", {}).get("name")
+        if previous_name != notebook.name:
+            raise ValueError(f"{out} holds a sweep of {previous_name!r}, not {notebook.name!r}; choose another --out")
     with _exclusive(out):
-        previous_points = {entry["id"]: entry for entry in previous.get("points", [])}
+        states = _point_states(out)
+        finished: set[str] = set()
+        stale: dict[str, str] = {}  # point → the notebook hash its results came from ("unrecorded": none logged)
+        for point in points:
+            _remove_stale_temporaries(point.folder(out))
+            if not _has_results(point, out):
+                continue
+            event, hash_of_point = states.get(point.id, (None, None))
+            if event == "finished" and hash_of_point == sha:
+                finished.add(point.id)
+            else:  # another notebook version, or results whose status line a killed run did not write
+                stale[point.id] = hash_of_point if event == "finished" and hash_of_point else "unrecorded"
+        table_sha = sha
+        if stale and keep_stale:
+            versions = sorted(set(stale.values()))
+            to_run = len(points) - len(stale)
+            if finished or to_run or versions != [versions[0]] or versions[0] == "unrecorded":
+                raise ValueError(
+                    f"keep_stale / --keep-stale: {len(stale)} points of {out} were finished by another version of "
+                    f"{notebook.name} ({', '.join(v[:12] for v in versions)}), and {to_run} would run with this one "
+                    f"({sha[:12]}): one table cannot hold both. Restore that version of the notebook, or run without "
+                    "--keep-stale (the stale points are moved to OUT/stale/ and run again)"
+                )
+            table_sha, finished, stale = versions[0], set(stale), {}
+        skipped = tuple(point.id for point in points if point.id in finished)
         manifest: dict[str, Any] = {
-            "notebook": {
-                "path": str(notebook),
-                "name": notebook.name,
-                "sha256": hashlib.sha256(notebook_bytes).hexdigest(),
-            },
+            "notebook": {"path": str(notebook.resolve()), "name": notebook.name, "sha256": sha,
+                         "sha256_of": "its code cells' sources and tags (kdwide_book.runner.notebook_hash)"},
             "command": list(command) if command is not None else None,
             "grid": {name: _canonical(values) for name, values in grid.items()},
             "seeds": list(seeds) if seeds is not None else None,
-            "runner": {"jobs": jobs if scheduler is None else None, "scheduler": scheduler, "kernel": kernel},
+            "axes": to_jsonable(axes),
+            "fixed_paths": fixed_paths,
+            "runner": {"jobs": jobs if scheduler is None else None, "scheduler": scheduler, "kernel": kernel,
+                       "retries": retries, "cell_timeout": cell_timeout, "keep_stale": keep_stale},
             "versions": _versions(),
             "started": _now(),
             "finished": None,
             "state": "running",
-            "points": [],
+            "status_log": STATUS_LOG,
+            "table": {"csv": "table.csv", "parquet": "table.parquet", "rows": None, "notebook_sha256": table_sha},
         }
-        work_root = out.resolve() / ".work"  # temporary folders of local workers (left over if they were killed)
-        shutil.rmtree(work_root, ignore_errors=True)
-        work_root.mkdir()
-        entries: dict[str, dict[str, Any]] = {}
-        finished: set[str] = set()
-        for point in points:
-            _remove_stale_temporaries(point.folder(out))
-            entry = {
-                "id": point.id,
-                "parameters": _canonical(point.parameters),
-                "status": "pending",
-                "results": f"points/{point.id}/results.json",
-                "notebook": f"points/{point.id}/notebook.ipynb",
-            }
-            if _is_finished(point, out):
-                finished.add(point.id)
-                old = previous_points.get(point.id, {})
-                entry.update({k: old[k] for k in ("seconds", "host", "python", "notebook_sha256") if k in old})
-                entry["status"] = "finished"
-                entry["versions"] = read_results(point.folder(out) / "results.json").get("versions")
-            entries[point.id] = entry
-        manifest["points"] = list(entries.values())
-        skipped = tuple(point.id for point in points if point.id in finished)
-        todo = [point for point in points if point.id not in finished]
-        if previous and previous.get("notebook", {}).get("sha256") != manifest["notebook"]["sha256"] and skipped:
-            print(
-                f"kdwide sweep: warning: {notebook.name} changed since {len(skipped)} finished points ran; "
-                f"they are kept (delete {out / 'points'} to rerun them)",
-                file=sys.stderr,
-            )
         _atomic_write_json(manifest_path, manifest)
-
-        where = f"Dask scheduler {scheduler}" if scheduler is not None else f"{min(jobs, max(len(todo), 1))} local job(s)"
-        if progress:
-            print(
-                f"kdwide sweep: {len(points)} points, {len(skipped)} already finished, {len(todo)} to run on {where}",
-                file=sys.stderr,
-            )
+        log = StatusLog(out / STATUS_LOG)
         executed: list[str] = []
         failures: dict[str, str] = {}
-        by_id = {point.id: point for point in todo}
-        # Papermill clears every output before it runs, so the points get the notebook without them (one
-        # copy of a chapter's source, not of its stored figures, goes to each worker).
-        source = nbformat.reads(notebook_bytes.decode(), as_version=4)
-        for cell in source.cells:
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
-        notebook_text = nbformat.writes(source)
-        tasks = [
-            PointTask(
-                point_id=point.id,
-                parameters=dict(point.parameters),
-                notebook_name=notebook.name,
-                notebook_text=notebook_text,
-                cwd=str(notebook.resolve().parent),
-                kernel_name=kernel_name,
-                cell_timeout=cell_timeout,
-                work_root=None if scheduler is not None else str(work_root),
-            )
-            for point in todo
-        ]
-        interrupted = False
+        retried: dict[str, int] = {}
+        state = "running"
+        work_root = out.resolve() / ".work"  # temporary folders of local workers (left over if they were killed)
         try:
-            if tasks:
-                if scheduler is not None:
-                    outcomes = _run_dask(tasks, scheduler)
-                else:
-                    outcomes = _run_processes(tasks, jobs)
-                with contextlib.closing(outcomes), _progress_bar(len(tasks), progress) as bar:
-                    for outcome in outcomes:
+            for point in points:  # moved before anything runs: a table never mixes versions, even after a kill
+                if point.id in stale:
+                    target = _move_aside(point, out, stale[point.id][:12])
+                    log.append("stale", point=point.id, notebook_sha256=stale[point.id], moved_to=str(target.relative_to(out)))
+            if stale:
+                print(f"kdwide sweep: {notebook.name} changed since {len(stale)} points finished: they run again "
+                      f"(their earlier results are in {out / 'stale'})", file=sys.stderr)
+            todo = [point for point in points if point.id not in finished]
+            log.append("run", sync=True, notebook_sha256=sha, points=len(points), finished=len(finished),
+                       to_run=len(todo), stale=len(stale), command=manifest["command"])
+            where = f"Dask scheduler {scheduler}" if scheduler is not None else f"{min(jobs, max(len(todo), 1))} local worker(s)"
+            if progress:
+                print(f"kdwide sweep: {len(points)} points, {len(skipped)} already finished, {len(todo)} to run on {where}",
+                      file=sys.stderr)
+            shutil.rmtree(work_root, ignore_errors=True)
+            work_root.mkdir()
+            tasks = (
+                PointTask(
+                    point_id=point.id,
+                    parameters={**fixed_paths, **point.parameters},
+                    notebook_name=notebook.name,
+                    notebook_text=notebook_text,
+                    kernel_name=kernel_name,
+                    cell_timeout=cell_timeout,
+                    work_root=None if scheduler is not None else str(work_root),
+                )
+                for point in todo
+            )
+            by_id = {point.id: point for point in todo}
+            if todo:
+                with dask_client(jobs=min(jobs, len(todo)), scheduler=scheduler) as client, \
+                        _progress_bar(len(todo), progress) as bar:
+
+                    def on_retry(outcome: PointOutcome) -> None:
+                        retried[outcome.point_id] = retried.get(outcome.point_id, 0) + 1
+                        log.append("retry", point=outcome.point_id, notebook_sha256=sha, attempt=outcome.attempt,
+                                   cause=outcome.cause, error=outcome.error, host=outcome.host)
+                        bar.write(f"kdwide sweep: {outcome.point_id}: {outcome.cause} on attempt {outcome.attempt} "
+                                  f"({outcome.error}); running it again", file=sys.stderr)
+
+                    for outcome in run_tasks(client, tasks, retries=retries, on_retry=on_retry):
                         point = by_id[outcome.point_id]
                         _store(point, outcome, out)
                         executed.append(point.id)
-                        entry = entries[point.id]
-                        entry.update(
-                            seconds=round(outcome.seconds, 3),
-                            host=outcome.host,
-                            python=outcome.python,
-                            notebook_sha256=manifest["notebook"]["sha256"],
-                        )
+                        details = dict(point=point.id, notebook_sha256=sha, attempt=outcome.attempt,
+                                       seconds=round(outcome.seconds, 3), host=outcome.host, python=outcome.python)
                         if outcome.ok:
                             finished.add(point.id)
-                            entry["status"] = "finished"
-                            entry.pop("error", None)
-                            entry["versions"] = json.loads(outcome.results_text or "{}").get("versions")
+                            log.append("finished", sync=True, **details)
                         else:
-                            failures[point.id] = str(outcome.error)
-                            entry.update(status="failed", error=outcome.error, notebook=f"points/{point.id}/failed.ipynb")
-                        _atomic_write_json(manifest_path, manifest)
+                            failures[point.id] = f"{outcome.cause} (attempt {outcome.attempt}): {outcome.error}"
+                            log.append("failed", sync=True, cause=outcome.cause, error=outcome.error, **details)
                         bar.update(1)
-                        bar.set_postfix_str(f"finished={len(executed) - len(failures)} failed={len(failures)}")
+                        bar.set_postfix_str(f"finished={len(executed) - len(failures)} failed={len(failures)} "
+                                            f"retried={sum(retried.values())}")
         except KeyboardInterrupt:
-            interrupted = True
+            state = "interrupted"
             raise
+        except BaseException as exc:
+            state = f"stopped by an error ({type(exc).__name__}: {exc})"
+            raise
+        else:
+            state = "failed" if failures else "finished"
         finally:
             shutil.rmtree(work_root, ignore_errors=True)
             table = sweep_table([point for point in points if point.id in finished], out)
             _write_table(table, out)
-            manifest.update(
-                finished=_now(),
-                state="interrupted" if interrupted else ("failed" if failures else "finished"),
-                counts={
-                    "points": len(points),
-                    "finished": len(finished),
-                    "failed": len(failures),
-                    "pending": len(points) - len(finished) - len(failures),
-                    "skipped": len(skipped),
-                    "executed": len(executed),
-                },
-                table={"csv": "table.csv", "parquet": "table.parquet", "rows": len(table)},
-            )
+            counts = {
+                "points": len(points),
+                "finished": len(finished),
+                "failed": len(failures),
+                "pending": len(points) - len(finished) - len(failures),
+                "skipped": len(skipped),
+                "executed": len(executed),
+                "retried": sum(retried.values()),
+                "stale": len(stale),
+            }
+            manifest.update(finished=_now(), state=state, counts=counts, failed=failures)
+            manifest["table"]["rows"] = len(table)
             _atomic_write_json(manifest_path, manifest)
-    return SweepSummary(out, tuple(points), tuple(executed), skipped, failures, table)
+            log.append("end", sync=True, state=state, counts=counts)
+            log.close()
+    return SweepSummary(out, tuple(points), tuple(executed), skipped, failures, table, table_sha, retried,
+                        tuple(point.id for point in points if point.id in stale))
+
+
+def rebuild_table(out: str | os.PathLike) -> pd.DataFrame:
+    """Write ``OUT/table.csv`` and ``table.parquet`` again from the results files (``kdwide table OUT``).
+
+    The table holds the points that the status log records as finished by the notebook version of the sweep's
+    table (``manifest.json``), in grid order: what a run writes at its end, also after a run that was killed.
+
+    Raises:
+      ValueError: ``out`` holds no sweep (no ``manifest.json`` with the grid).
+    """
+    out = Path(out)
+    manifest_path = out / "manifest.json"
+    if not manifest_path.is_file():
+        raise ValueError(f"{out} holds no sweep (no manifest.json)")
+    manifest = json.loads(manifest_path.read_text())
+    if "axes" not in manifest or "table" not in manifest:
+        raise ValueError(f"{manifest_path} was written by an older kdwide sweep (no 'axes'): run the sweep again")
+    with _exclusive(out):
+        sha = manifest["table"]["notebook_sha256"]
+        states = _point_states(out)
+        points = [point for point in _grid_points(manifest["axes"])
+                  if states.get(point.id) == ("finished", sha) and _has_results(point, out)]
+        table = sweep_table(points, out)
+        _write_table(table, out)
+        manifest["table"]["rows"] = len(table)
+        _atomic_write_json(manifest_path, manifest)
+    return table
 
 
 @contextlib.contextmanager
