@@ -85,7 +85,11 @@ def test_a_killed_kernel_or_worker_reruns_its_point_and_no_other(tmp_path, targe
     victim, others = _ids(VICTIM, **fixed)[0], _ids(0, 2, **fixed)
     events = list(read_status(out))
     retried = [(event["point"], event["cause"], event["attempt"]) for event in events if event["event"] == "retry"]
-    assert retried == [(victim, cause, 1)]  # only the killed point's run was repeated
+    # Killing a worker also ends its kernel's connection: the runner may notice either first (a race seen in CI), so
+    # a killed worker's run is reported as a dead worker or a dead kernel; a killed kernel is always a dead kernel.
+    causes = {cause} if target == "kernel" else {WORKER_DIED, KERNEL_DIED}
+    assert [(point, attempt) for point, _, attempt in retried] == [(victim, 1)]  # only the killed point ran again
+    assert retried[0][1] in causes, retried
     finished = _finished_events(out)
     assert all(finished[point] == 1 for point in others)
     table = read_sweep_table(out)
@@ -99,9 +103,9 @@ def test_a_killed_kernel_or_worker_reruns_its_point_and_no_other(tmp_path, targe
         assert process.returncode == 1, stderr
         assert victim not in finished
         (failed,) = [event for event in events if event["event"] == "failed"]
-        assert failed["point"] == victim and failed["cause"] == cause and failed["attempt"] == 2
-        assert f"{victim}: {cause} (attempt 2)" in stderr
-        assert cause in (out / "points" / victim / "error.txt").read_text()
+        assert failed["point"] == victim and failed["cause"] in causes and failed["attempt"] == 2
+        assert f"{victim}: {failed['cause']} (attempt 2)" in stderr
+        assert failed["cause"] in (out / "points" / victim / "error.txt").read_text()
         assert list(manifest["failed"]) == [victim] and manifest["state"] == "failed"
         assert sorted(table["value"]) == [1, 21]
 
