@@ -6,6 +6,8 @@ workers and runners, edited notebooks) are in tests/test_sweep_faults.py."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -387,15 +389,23 @@ def test_the_one_runner_leaves_no_private_process_handling():
     assert "_processes" not in source and "ProcessPoolExecutor" not in source
 
 
-def test_a_kernel_that_dies_while_starting_counts_as_dead_and_a_missing_kernel_does_not(tmp_path, monkeypatch):
+def test_a_kernel_that_dies_while_starting_counts_as_dead_and_a_missing_kernel_does_not(tmp_path):
     spec = tmp_path / "kernels" / "dying"
     spec.mkdir(parents=True)
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-c", "import sys; sys.exit(3)", "-f", "{connection_file}"],
         "display_name": "dies at once", "language": "python"}))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
-    text = FAULT_FIXTURE.read_text()
-    dying = execute_point(PointTask("p", {"item": 0}, FAULT_FIXTURE.name, text, kernel_name="dying"))
-    assert dying.cause == "kernel-died" and "the kernel did not start" in dying.error  # run again by run_tasks
-    missing = execute_point(PointTask("p", {"item": 0}, FAULT_FIXTURE.name, text, kernel_name="no-such-kernel"))
-    assert missing.cause == "runner-error" and "NoSuchKernel" in missing.error  # not run again
+    # in a process of its own: nbclient leaves an atexit callback behind after a failed start, which complains at exit
+    script = (
+        "import json, sys\n"
+        "from kdwide_book.runner import PointTask, execute_point\n"
+        "text = open(sys.argv[1]).read()\n"
+        "for kernel in ('dying', 'no-such-kernel'):\n"
+        "    outcome = execute_point(PointTask('p', {'item': 0}, 'f.ipynb', text, kernel_name=kernel))\n"
+        "    print(json.dumps([outcome.cause, outcome.error]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script, str(FAULT_FIXTURE)], capture_output=True, text=True,
+                            env={**os.environ, "JUPYTER_PATH": str(tmp_path)}, timeout=120)
+    (dying_cause, dying_error), (missing_cause, missing_error) = map(json.loads, result.stdout.splitlines()[-2:])
+    assert dying_cause == "kernel-died" and "the kernel did not start" in dying_error  # run again by run_tasks
+    assert missing_cause == "runner-error" and "NoSuchKernel" in missing_error  # not run again
