@@ -349,12 +349,17 @@ def plan_sweep(
         does not exist here.
     """
     notebook = Path(notebook)
+    return _grid_points(_sweep_axes(notebook, grid, seeds, _sweep_defaults(notebook)))
+
+
+def _sweep_defaults(notebook: Path) -> dict[str, Any]:
+    """The parameters cell's defaults of a notebook that can be swept (it must exist and define results_path)."""
     if not notebook.is_file():
         raise ValueError(f"notebook {str(notebook)!r} does not exist")
     defaults = notebook_parameters(notebook)
     if "results_path" not in defaults:
         raise ValueError(f"{notebook}: its parameters cell must define results_path (the results file a sweep reads) for a sweep")
-    return _grid_points(_sweep_axes(notebook, grid, seeds, defaults))
+    return defaults
 
 
 # ------------------------------------------------------------------------------------- status log
@@ -675,11 +680,7 @@ def run_sweep(
     _check_count(jobs, "jobs", 1, "local worker processes")
     check_retries(retries)
     notebook = Path(notebook)
-    if not notebook.is_file():
-        raise ValueError(f"notebook {str(notebook)!r} does not exist")
-    defaults = notebook_parameters(notebook)
-    if "results_path" not in defaults:
-        raise ValueError(f"{notebook}: its parameters cell must define results_path (the results file a sweep reads) for a sweep")
+    defaults = _sweep_defaults(notebook)
     axes = _sweep_axes(notebook, grid, seeds, defaults)
     points = _grid_points(axes)
     fixed_paths = notebook_path_defaults(notebook, {name: v for name, v in defaults.items() if name not in axes})
