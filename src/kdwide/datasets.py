@@ -161,23 +161,30 @@ def sphere_features(images: np.ndarray, *, mean: np.ndarray | None = None) -> np
     return centred / norms
 
 
-def disjoint_split(seed: int, n_points: int, sizes: Sequence[int]) -> list[np.ndarray]:
+def _generator(rng: object) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy Generator (e.g. Streams(seed).rng('split')), got {rng!r}")
+    return rng
+
+
+def disjoint_split(rng: np.random.Generator, n_points: int, sizes: Sequence[int]) -> list[np.ndarray]:
     """Random disjoint index sets of the given ``sizes`` from ``range(n_points)`` (e.g. teacher, student, test).
 
-    Raises ``ValueError`` if the sizes add up to more than ``n_points``.
+    ``rng`` is a NumPy generator, e.g. ``streams.rng("split")`` (:class:`kdwide.seeds.Streams`). Raises ``ValueError`` if the sizes add up to more than ``n_points``.
     """
     check_positive_int(n_points, "n_points")
     for size in sizes:
         check_positive_int(size, "sizes")
     if sum(sizes) > n_points:
         raise ValueError(f"sizes {list(sizes)} add up to more than n_points = {n_points}")
-    order = np.random.default_rng(seed).permutation(n_points)
+    order = _generator(rng).permutation(n_points)
     bounds = np.cumsum([0, *sizes])
     return [np.sort(order[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def subsample(seed: int, images: np.ndarray, labels: np.ndarray, n_points: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """A random subset of ``n_points`` rows of ``images`` and ``labels`` (all of them, in order, if None).
+def subsample(rng: np.random.Generator, images: np.ndarray, labels: np.ndarray, n_points: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """A random subset of ``n_points`` rows of ``images`` and ``labels`` (all of them, in order, if None), drawn
+    with the NumPy generator ``rng`` (e.g. ``streams.rng("subsample")``).
 
     Keeps kernels of large sets such as MNIST (60000 images) within a CPU budget.
     """
@@ -189,5 +196,5 @@ def subsample(seed: int, images: np.ndarray, labels: np.ndarray, n_points: int |
     check_positive_int(n_points, "n_points")
     if n_points > labels.shape[0]:
         raise ValueError(f"n_points must be at most {labels.shape[0]}, got {n_points}")
-    rows = np.sort(np.random.default_rng(seed).choice(labels.shape[0], n_points, replace=False))
+    rows = np.sort(_generator(rng).choice(labels.shape[0], n_points, replace=False))
     return images[rows], labels[rows]

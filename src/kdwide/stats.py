@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from kdwide.validation import check_same_shape
 
-__all__ = ["fitted_slopes", "loglog_slope", "seed_summary", "standard_error"]
+__all__ = ["fitted_slopes", "loglog_slope", "seed_means", "standard_error"]
 
 
 def standard_error(values) -> float:
@@ -35,19 +36,53 @@ def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
-def seed_summary(records: Sequence[Mapping[str, Any]], key: str) -> dict[tuple[float, int], dict[str, float]]:
-    """Mean, minimum and maximum of ``records[key]`` over seeds, per (ρ, n).
+STATISTICS = ("mean", "standard_error", "min", "max")
+"""The statistics :func:`seed_means` can report per group and column."""
+
+
+def seed_means(
+    records: Sequence[Mapping[str, Any]] | pd.DataFrame,
+    keys: Sequence[str],
+    columns: Sequence[str],
+    *,
+    statistics: Sequence[str] = ("mean", "standard_error"),
+) -> pd.DataFrame:
+    """Means (and spreads) over repetitions of ``columns``, per group of ``keys``: the one grouping of the book.
+
+    Every experiment, claim and chapter that averages over seeds calls this function.
+
+    Args:
+      records: tidy rows (dicts or a DataFrame), one measurement per row.
+      keys: the columns that define a group (e.g. ``["rho", "n_train"]``); rows of a group are repetitions.
+      columns: the measured columns to summarize.
+      statistics: any of :data:`STATISTICS` (standard errors: :func:`standard_error`, NaN for a single row).
 
     Returns:
-      ``{(rho, n_train): {"mean": ..., "min": ..., "max": ..., "count": ...}}``.
+      A DataFrame sorted by ``keys``, one row per group: the ``keys``, ``count`` (rows in the group) and, per column
+      and statistic, ``{column}_{statistic}`` (``{column}_mean``, ``{column}_standard_error``, ...).
+
+    Example:
+      >>> rows = [dict(rho=1.0, risk=0.1), dict(rho=1.0, risk=0.3), dict(rho=0.0, risk=0.5)]
+      >>> table = seed_means(rows, ["rho"], ["risk"])
+      >>> table.round(4).to_dict("records")
+      [{'rho': 0.0, 'count': 1, 'risk_mean': 0.5, 'risk_standard_error': nan}, {'rho': 1.0, 'count': 2, 'risk_mean': 0.2, 'risk_standard_error': 0.1}]
     """
-    groups: dict[tuple[float, int], list[float]] = {}
-    for record in records:
-        groups.setdefault((float(record["rho"]), int(record["n_train"])), []).append(float(record[key]))
-    return {
-        group: {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)), "count": len(v)}
-        for group, v in sorted(groups.items())
-    }
+    frame = records if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
+    keys, columns = list(keys), list(columns)
+    missing = [name for name in keys + columns if name not in frame.columns]
+    if frame.empty or missing:
+        raise ValueError(f"records: missing columns {missing}" if missing else "records must not be empty")
+    unknown = [name for name in statistics if name not in STATISTICS]
+    if unknown:
+        raise ValueError(f"statistics must be among {STATISTICS}, got {unknown}")
+    functions = {"mean": "mean", "min": "min", "max": "max", "standard_error": standard_error}
+    grouped = frame.groupby(keys, sort=True)
+    table = grouped.size().rename("count").to_frame()
+    for column in columns:
+        values = grouped[column].agg([functions[name] for name in statistics])
+        values.columns = [f"{column}_{name}" for name in statistics]
+        table = table.join(values)
+    return table.reset_index()
 
 
 def fitted_slopes(records: Sequence[Mapping[str, Any]], key: str) -> dict[float, tuple[float, int]]:
@@ -57,9 +92,9 @@ def fitted_slopes(records: Sequence[Mapping[str, Any]], key: str) -> dict[float,
       ``{rho: (slope, number_of_n_used)}``; the slope is NaN where fewer than 2 points are > 0.
     """
     slopes = {}
-    summary = seed_summary(records, key)
-    for rho in sorted({rho for rho, _ in summary}):
-        points = [(n, v["mean"]) for (r, n), v in summary.items() if r == rho and v["mean"] > 0]
-        slope = loglog_slope(*zip(*points)) if len(points) >= 2 else float("nan")
-        slopes[rho] = (slope, len(points))
+    means = seed_means(records, ["rho", "n_train"], [key])
+    for rho, group in means.groupby("rho"):
+        positive = group[group[f"{key}_mean"] > 0]
+        slope = loglog_slope(positive.n_train, positive[f"{key}_mean"]) if len(positive) >= 2 else float("nan")
+        slopes[float(rho)] = (slope, len(positive))
     return slopes

@@ -1,6 +1,7 @@
 """Tasks: inputs, teachers and ground-truth labels (generated, never downloaded).
 
-Every generator takes explicit seeds or PRNG keys and prints nothing; chapters print class balances.
+Every generator draws from a NumPy generator or the named streams of a :class:`kdwide.seeds.Streams` (the one way
+the library turns seeds into draws) and prints nothing; chapters print class balances.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from kdwide.validation import check_finite, check_positive_int
+from kdwide.seeds import Streams
+from kdwide.validation import check_finite, check_positive_int, check_positive_real
 
 __all__ = [
     "slice_task",
@@ -21,31 +23,20 @@ __all__ = [
     "class_balance",
     "PerfectTeacher",
     "perfect_teacher",
-    "repetition_seeds",
-    "stream_seeds",
 ]
 
 KernelFn = Callable[..., Any]
 """``kernel_fn(x1, x2=None) -> (n1, n2)`` kernel matrix (``x2=None``: the square kernel with exact diagonal)."""
 
 
-def repetition_seeds(seed: int, n_seeds: int) -> list[int]:
-    """The seeds of ``n_seeds`` repetitions of an experiment from the base ``seed``: ``seed, seed + 1, ...``.
-
-    Every chapter derives its repetitions so (parameters ``seed`` and ``n_seeds``). Consecutive integers keep the
-    runs easy to name and to repeat one by one; sweeping ``seed`` over a range therefore overlaps repetitions unless
-    the swept seeds are at least ``n_seeds`` apart (or ``n_seeds`` is 1).
-
-    Example:
-      >>> repetition_seeds(10, 3)
-      [10, 11, 12]
-    """
-    seed = check_positive_int(seed, "seed", minimum=0)
-    return list(range(seed, seed + check_positive_int(n_seeds, "n_seeds")))
+def _generator(rng: Any) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy Generator (e.g. Streams(seed).rng('train')), got {rng!r}")
+    return rng
 
 
 def slice_task(
-    n_points: int, *, teacher_scale: float = 6.0, teacher_frequency: float = 1.0, boundary_shift: float = 0.0
+    n_points: int, *, teacher_peak_logit: float = 6.0, teacher_frequency: float = 1.0, boundary_shift: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""A 1-D slice of input space with a teacher and a ground-truth boundary.
 
@@ -55,7 +46,7 @@ def slice_task(
 
     Args:
       n_points: grid size (≥ 2).
-      teacher_scale: :math:`s`, the teacher's peak logit.
+      teacher_peak_logit: :math:`s`, the teacher's peak logit.
       teacher_frequency: :math:`f` (boundaries at :math:`x = k/f`).
       boundary_shift: :math:`\delta`.
 
@@ -64,16 +55,17 @@ def slice_task(
     """
     check_positive_int(n_points, "n_points", minimum=2)
     x = np.linspace(-1.0, 1.0, n_points)
-    z_teacher = teacher_scale * np.sin(np.pi * teacher_frequency * x)
+    z_teacher = teacher_peak_logit * np.sin(np.pi * teacher_frequency * x)
     y_hard = (np.sin(np.pi * teacher_frequency * (x - boundary_shift)) > 0).astype(np.int64)
     return x, z_teacher, y_hard
 
 
-def sphere_inputs(seed: int, n: int, input_dim: int) -> np.ndarray:
+def sphere_inputs(rng: np.random.Generator, n: int, input_dim: int) -> np.ndarray:
     r"""``n`` points drawn uniformly from the unit sphere :math:`S^{d-1} \subset \mathbb R^d`.
 
     Args:
-      seed: integer seed (NumPy ``default_rng``), so draws do not depend on JAX's PRNG version.
+      rng: a NumPy generator, e.g. ``streams.rng("train")`` (:class:`kdwide.seeds.Streams`); NumPy, so that draws
+        do not depend on JAX's PRNG version.
       n: number of points (≥ 1).
       input_dim: :math:`d` (≥ 2).
 
@@ -82,11 +74,11 @@ def sphere_inputs(seed: int, n: int, input_dim: int) -> np.ndarray:
     """
     check_positive_int(n, "n")
     check_positive_int(input_dim, "input_dim", minimum=2)
-    x = np.random.default_rng(seed).standard_normal((n, input_dim))
+    x = _generator(rng).standard_normal((n, input_dim))
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def centred_coefficients(seed: int, anchors: np.ndarray, *, remove_linear: bool = True) -> np.ndarray:
+def centred_coefficients(rng: np.random.Generator, anchors: np.ndarray, *, remove_linear: bool = True) -> np.ndarray:
     r"""Random expansion coefficients :math:`c` for a kernel-expansion teacher, centred (the book's pitfall 1, one-class teachers).
 
     A ReLU NTK has a large constant component, so :math:`\sum_j c_j \Theta(x, a_j)` with raw random
@@ -95,7 +87,7 @@ def centred_coefficients(seed: int, anchors: np.ndarray, *, remove_linear: bool 
     normalize to unit Euclidean norm.
 
     Args:
-      seed: integer seed.
+      rng: a NumPy generator (e.g. ``streams.rng("coefficients")``).
       anchors: ``(m, d)`` anchor points :math:`a_j` (m > d + 1 when ``remove_linear``).
 
     Returns:
@@ -106,7 +98,7 @@ def centred_coefficients(seed: int, anchors: np.ndarray, *, remove_linear: bool 
     constraints = np.ones((m, 1)) if not remove_linear else np.concatenate([np.ones((m, 1)), anchors], axis=1)
     if constraints.shape[1] >= m:
         raise ValueError(f"anchors: need more than {constraints.shape[1]} anchors for the centring constraints, got {m}")
-    c = np.random.default_rng(seed).standard_normal(m)
+    c = _generator(rng).standard_normal(m)
     basis, _ = np.linalg.qr(constraints)
     c = c - basis @ (basis.T @ c)
     return c / np.linalg.norm(c)
@@ -175,65 +167,70 @@ class PerfectTeacher(NamedTuple):
         return kernel_expansion_logits(kernel_fn, x, self.anchors, self.coefficients)
 
 
-def stream_seeds(seed: int, count: int) -> list[int]:
-    """``count`` independent integer seeds derived from ``seed``: the one way an experiment splits its seed into
-    streams (inputs, anchors, coefficients, ...). NumPy's ``SeedSequence``; stream ``k`` is the same for every
-    ``count`` > k.
-
-    Example:
-      >>> stream_seeds(0, 3)[:2] == stream_seeds(0, 2)
-      True
-    """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return [int(s) for s in np.random.SeedSequence(int(seed)).generate_state(count)]
-
-
 def perfect_teacher(
-    seed: int,
+    streams: Streams,
     *,
     kernel_fn: KernelFn,
     input_dim: int,
     n_anchors: int,
-    logit_scale: float,
+    rms_logit: float | None = None,
+    peak_logit: float | None = None,
     remove_linear: bool = True,
     n_calibration: int = 4096,
     calibration: np.ndarray | None = None,
 ) -> PerfectTeacher:
-    r"""Draw a perfect teacher in the random-feature space of ``kernel_fn``.
+    r"""Draw the perfect teacher of a run in the random-feature space of ``kernel_fn``.
 
-    Anchors are uniform on :math:`S^{d-1}`; coefficients are centred (the book's pitfall 1, one-class teachers: no constant and, with
-    ``remove_linear``, no linear part, so both classes occur and the boundary is curved) and then scaled so that the
-    root-mean-square teacher logit over ``n_calibration`` uniform inputs equals ``logit_scale`` (the scale matters for
-    ρ < 1 only: the effective logits are not scale-equivariant).
+    Anchors are uniform on :math:`S^{d-1}`; coefficients are centred (the book's pitfall 1, one-class teachers: no
+    constant and, with ``remove_linear``, no linear part, so both classes occur and the boundary is curved) and then
+    scaled on the calibration inputs so that either the root-mean-square teacher logit equals ``rms_logit`` or the
+    largest absolute logit equals ``peak_logit`` (give exactly one; the scale matters for ρ < 1 only: the effective
+    logits are not scale-equivariant).
+
+    The draws come from ``streams.child("teacher")`` (streams ``anchors``, ``coefficients``, ``calibration``), so
+    every experiment that asks for the teacher of the same streams gets the same teacher.
 
     Args:
-      seed: integer seed (anchors, coefficients and calibration inputs get independent streams).
+      streams: the run's (or repetition's) :class:`kdwide.seeds.Streams`.
       kernel_fn: the student's kernel, ``kernel_fn(x1, x2=None)``.
       input_dim: :math:`d` (≥ 2).
       n_anchors: :math:`m` (> d + 1 with ``remove_linear``, > 1 without).
-      logit_scale: RMS teacher logit, finite and > 0.
+      rms_logit: RMS teacher logit over the calibration inputs, finite and > 0 ...
+      peak_logit: ... or the largest :math:`|z_t|` over them, finite and > 0.
       remove_linear: also remove the linear part of the expansion.
-      n_calibration: number of inputs for the scale (drawn uniformly on the sphere) ...
-      calibration: ... or these inputs, ``(c, d)`` (e.g. a task's held-out set).
+      n_calibration: number of calibration inputs (drawn uniformly on the sphere) ...
+      calibration: ... or these inputs, ``(c, d)`` (e.g. a task's training and test inputs).
 
     Returns:
       :class:`PerfectTeacher`.
+
+    Example:
+      >>> from kdwide.architecture import Architecture
+      >>> kernel = Architecture(depth=1, activation="relu", w_std=1.0, b_std=0.1).kernel
+      >>> teacher = perfect_teacher(Streams(0), kernel_fn=kernel, input_dim=3, n_anchors=8, rms_logit=2.0)
+      >>> again = perfect_teacher(Streams(0), kernel_fn=kernel, input_dim=3, n_anchors=8, rms_logit=2.0)
+      >>> teacher.anchors.shape, bool(np.array_equal(teacher.coefficients, again.coefficients))
+      ((8, 3), True)
     """
+    if not isinstance(streams, Streams):
+        raise ValueError(f"streams must be a kdwide.seeds.Streams, got {streams!r}")
     check_positive_int(input_dim, "input_dim", minimum=2)
     check_positive_int(n_anchors, "n_anchors", minimum=2)
     check_positive_int(n_calibration, "n_calibration")
-    if not (np.isfinite(logit_scale) and logit_scale > 0):
-        raise ValueError(f"logit_scale must be finite and > 0, got {logit_scale!r}")
-    anchor_seed, coefficient_seed, calibration_seed = stream_seeds(seed, 3)
-    anchors = sphere_inputs(anchor_seed, n_anchors, input_dim)
-    coefficients = centred_coefficients(coefficient_seed, anchors, remove_linear=remove_linear)
+    if (rms_logit is None) == (peak_logit is None):
+        raise ValueError("give exactly one of rms_logit and peak_logit (the teacher's logit scale)")
+    scale_name, scale = ("rms_logit", rms_logit) if rms_logit is not None else ("peak_logit", peak_logit)
+    scale = check_positive_real(scale, scale_name)
+    teacher_streams = streams.child("teacher")
+    anchors = sphere_inputs(teacher_streams.rng("anchors"), n_anchors, input_dim)
+    coefficients = centred_coefficients(teacher_streams.rng("coefficients"), anchors, remove_linear=remove_linear)
     if calibration is None:
-        calibration = sphere_inputs(calibration_seed, n_calibration, input_dim)
+        calibration = sphere_inputs(teacher_streams.rng("calibration"), n_calibration, input_dim)
     elif np.ndim(calibration) != 2 or np.shape(calibration)[1] != input_dim:
         raise ValueError(f"calibration must have shape (c, {input_dim}), got {np.shape(calibration)}")
-    rms = float(np.sqrt(np.mean(kernel_expansion_logits(kernel_fn, calibration, anchors, coefficients) ** 2)))
-    if not rms > 0:
+    raw = np.abs(kernel_expansion_logits(kernel_fn, calibration, anchors, coefficients))
+    size = float(np.sqrt(np.mean(raw**2))) if rms_logit is not None else float(raw.max())
+    if not size > 0:
         raise ValueError("the teacher's logits vanish on the calibration inputs: choose other anchors (seed)")
-    coefficients = coefficients * (logit_scale / rms)
+    coefficients = coefficients * (scale / size)
     return PerfectTeacher(anchors, coefficients, expansion_norm(kernel_fn, anchors, coefficients))

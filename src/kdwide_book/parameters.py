@@ -3,9 +3,9 @@
 Each chapter's first code cell (tagged ``parameters``, for papermill) assigns its parameters; the next cell calls
 :func:`setup_chapter`, which fills the ``None`` entries from the chosen profile (``"ci"`` for 2 CPU cores in
 minutes, ``"paper"`` for paper scale on a GPU), checks every parameter against :data:`RULES` and the chapter's
-relations in :data:`CHAPTER_RULES` (a ``ValueError`` naming the parameter and its allowed values), derives the
-repetition seeds from ``seed`` and ``n_seeds`` (:func:`kdwide.tasks.repetition_seeds`), and writes the resolved
-values back into the notebook's namespace.
+relations in :data:`CHAPTER_RULES` (a ``ValueError`` naming the parameter and its allowed values), and writes the
+resolved values back into the notebook's namespace. Chapters then derive every random draw from
+``kdwide.seeds.Streams(seed)`` (repetitions: ``Streams(seed).repetitions(n_seeds)``), in a cell of their own.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from kdwide.tasks import repetition_seeds
+from kdwide.seeds import check_seed
 from kdwide.validation import ACTIVATIONS
 from kdwide_book import PROFILES
 
@@ -43,8 +43,12 @@ def _positive_int(v: Any) -> bool:
     return _is_int(v) and v >= 1
 
 
-def _non_negative_int(v: Any) -> bool:
-    return _is_int(v) and v >= 0
+def _seed(v: Any) -> bool:
+    try:
+        check_seed(v)
+    except ValueError:
+        return False
+    return True
 
 
 def _non_negative_real(v: Any) -> bool:
@@ -70,8 +74,8 @@ def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
 
 # name -> (check, description of the allowed values). Every parameter of every chapter is here (a test checks it).
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "seed": (_non_negative_int, "an integer >= 0"),
-    "n_seeds": (_positive_int, "an integer >= 1 (repetitions, seeds seed, seed + 1, ...)"),
+    "seed": (_seed, "an integer >= 0 (kdwide.seeds.check_seed)"),
+    "n_seeds": (_positive_int, "an integer >= 1 (repetitions: Streams(seed).repetitions(n_seeds))"),
     "rho": (_soft_ratio, "a number in [0, 1] (soft ratio)"),
     "rho_values": (_list_of(_soft_ratio), "a non-empty list of numbers in [0, 1] (soft ratios)"),
     "temperature": (_temperature, "a finite number > 0"),
@@ -95,9 +99,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "activation": (lambda v: v in ACTIVATIONS, " or ".join(repr(a) for a in ACTIVATIONS)),
     "w_std": (_positive_real, "a finite number > 0"),
     "b_std": (_non_negative_real, "a finite number >= 0"),
-    "teacher_scale": (_positive_real, "a finite number > 0"),
-    "teacher_logit_scale": (_positive_real, "a finite number > 0"),
-    "logit_scale": (_positive_real, "a finite number > 0"),
+    "teacher_peak_logit": (_positive_real, "a finite number > 0 (the teacher's largest |logit|)"),
+    "teacher_rms_logit": (_positive_real, "a finite number > 0 (the teacher's root-mean-square logit)"),
+    "teacher_target_logit": (_positive_real, "a finite number > 0 (the +-size of a trained teacher's targets)"),
     "remove_linear": (lambda v: isinstance(v, bool), "True or False"),
     "tolerance": (_positive_real, "a finite number > 0"),
     "frequency": (_positive_int, "an integer >= 1"),
@@ -113,7 +117,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "significance": (_non_negative_real, "a finite number >= 0"),
     "flat_tolerance": (_non_negative_real, "a finite number >= 0"),
     "sweep_notebook": (lambda v: isinstance(v, str), "a notebook path (str)"),
-    "sweep_teacher_scales": (_list_of(_positive_real), "a non-empty list of finite numbers > 0"),
+    "sweep_teacher_peak_logits": (_list_of(_positive_real), "a non-empty list of finite numbers > 0"),
     "profile": (lambda v: v in PROFILES, "'ci' or 'paper'"),
     "results_path": (lambda v: v is None or isinstance(v, str), "None or a file path (str)"),
 }
@@ -197,7 +201,7 @@ def setup_chapter(
 
     Returns:
       The resolved parameters (in the order of the parameters cell), as written to the results file. The
-      namespace gets the resolved values, and ``seeds`` (the repetition seeds) where the chapter has ``n_seeds``.
+      namespace gets the resolved values (and nothing else).
 
     Raises:
       ValueError: naming the parameter and its allowed values.
@@ -209,6 +213,4 @@ def setup_chapter(
         if not check(parameters):
             raise ValueError(f"parameter {name!r} must be {allowed}, got {parameters[name]!r}")
     namespace.update(parameters)
-    if "n_seeds" in parameters:
-        namespace["seeds"] = repetition_seeds(parameters.get("seed", 0), parameters["n_seeds"])
     return parameters
