@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from kdwide import tasks
-from kdwide.experiments import difficulty, discontinuity, linearization
+from kdwide.experiments import discontinuity, linearization
+from kdwide.experiments import task_difficulty as difficulty
 
 # --- C1 ----------------------------------------------------------------------------------------------------------
 
@@ -56,7 +57,7 @@ def _difficulty_records(soft: float, hard: float) -> list[dict]:
 
 
 def _d1(records, error=1e-12):
-    return difficulty.claims(records, rho=1.0, frequency=2, closed_form_relative_error=error)["D1"]
+    return difficulty.claims(records, rho=1.0, frequency=2, closed_form=difficulty.ClosedFormCheck(1.0, 1.0, error))["D1"]
 
 
 @pytest.fixture

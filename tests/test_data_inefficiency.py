@@ -8,9 +8,10 @@ import pytest
 import kdwide  # noqa: F401  (float64)
 from kdwide import data_inefficiency as di
 from kdwide import linearized as lin
-from kdwide.experiments.difficulty import circle_inputs, frequency_task, random_angles
+from kdwide.experiments.task_difficulty import circle_inputs, frequency_task, student_angles
 from kdwide.kernels import analytic_ntk
 from kdwide.predict import grid_targets
+from kdwide.seeds import Streams
 from kdwide.stats import standard_error
 from kdwide.tasks import centred_coefficients, kernel_expansion_logits, sphere_inputs
 
@@ -114,9 +115,9 @@ def test_target_in_the_span_of_the_anchor_features_has_zero_inefficiency_once_an
 def test_pure_soft_labels_of_an_eigenfunction_teacher_become_efficient_hard_labels_do_not():
     n_values = [16, 32, 64, 128]
     soft, hard = [], []
-    for seed in range(4):
-        angles = random_angles(seed, 128 + 128)
-        z_teacher, y_hard = frequency_task(angles, frequency=2, teacher_scale=4.0)
+    for repetition in Streams(0).repetitions(4):
+        angles = student_angles(repetition, 128 + 128)
+        z_teacher, y_hard = frequency_task(angles, frequency=2, teacher_peak_logit=4.0)
         targets = grid_targets(z_teacher, y_hard, rho=[1.0, 0.0], temperature=1.0)
         values = di.data_inefficiency_from_kernel(_kernel(circle_inputs(angles)), targets, n_train=128, n_values=n_values)
         soft.append(values[:, 0])

@@ -98,7 +98,7 @@ def test_kdwide_never_imports_tensorflow_or_neural_tangents():
         f"kdwide.{name}"
         for name in ("networks", "kernels", "training", "linearized", "predict", "data_inefficiency", "datasets", "stats",
                      "device_check", "experiments.discontinuity", "experiments.linearization", "experiments.risk_bound",
-                     "experiments.difficulty", "experiments.imperfect_teacher", "experiments.landscape")
+                     "experiments.task_difficulty", "experiments.imperfect_teacher", "experiments.landscape")
     )
     code = (
         f"import sys, kdwide, {modules}, kdwide_book.parameters, kdwide_book.results; "

@@ -30,8 +30,10 @@ At :math:`t = \infty` it interpolates the steps.
 
 Experiments and claims
 ----------------------
-Each seed draws ``max(n_values)`` ordered training angles and ``n_candidates`` new-sample angles, computes
-*one* kernel on their union (exact diagonal) and *one* factorization, and evaluates
+Each repetition (a :class:`kdwide.seeds.Streams`) draws ``max(n_values)`` ordered training angles and ``n_candidates``
+new-sample angles from its stream ``"student_angles"`` (:func:`student_angles`; an early-stopped teacher's own inputs
+come from ``"teacher_angles"``), computes *one* kernel on their union (exact diagonal) and *one* factorization, and
+evaluates
 :func:`kdwide.data_inefficiency.data_inefficiency` for every target column (every frequency, ρ, T and
 stopping time) from it. Records are tidy rows (one measurement per row, :mod:`kdwide_book.results`).
 """
@@ -45,20 +47,32 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.stats import spearmanr
 
-from kdwide.data_inefficiency import data_inefficiency_from_kernel
+from kdwide.architecture import Architecture
+from kdwide.data_inefficiency import data_inefficiency_from_kernel, one_sample_weight_change
 from kdwide.experiments import claim
-from kdwide.kernels import analytic_ntk
+from kdwide.linearized import factorize_kernel, weight_change_norm
 from kdwide.metrics import classification_error
 from kdwide.predict import grid_points, grid_targets
-from kdwide.tasks import stream_seeds
-from kdwide.validation import check_finite, check_positive_int, check_soft_ratio, check_temperature
+from kdwide.seeds import Streams
+from kdwide.stats import seed_means
+from kdwide.validation import (
+    check_finite,
+    check_positive_int,
+    check_positive_real,
+    check_soft_ratio,
+    check_temperature,
+)
 
 __all__ = [
     "GradientFlowTeacher",
+    "ClosedFormCheck",
     "random_angles",
+    "student_angles",
+    "teacher_angles",
     "circle_inputs",
     "frequency_task",
     "gradient_flow_teacher",
+    "closed_form_check",
     "difficulty_records",
     "early_stopping_records",
     "soft_ratio_records",
@@ -79,18 +93,41 @@ class GradientFlowTeacher(NamedTuple):
     weight_change_norm: np.ndarray
 
 
-def random_angles(seed: int, n: int, *, stream: int = 0) -> np.ndarray:
-    """``n`` angles uniform on ``[0, 2π)``; ``stream`` gives independent draws for the same seed.
+def random_angles(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` angles uniform on ``[0, 2π)`` drawn with the NumPy generator ``rng`` (e.g. ``streams.rng("student_angles")``).
 
     Returns:
       ``(n,)`` float64.
+
+    Example:
+      >>> random_angles(Streams(0).rng("example"), 3).shape
+      (3,)
     """
     check_positive_int(n, "n")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if isinstance(stream, bool) or not isinstance(stream, (int, np.integer)) or stream < 0:
-        raise ValueError(f"stream must be an integer >= 0, got {stream!r}")
-    return np.random.default_rng(stream_seeds(int(seed), int(stream) + 1)[int(stream)]).uniform(0.0, 2.0 * math.pi, n)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy Generator (e.g. Streams(seed).rng('student_angles')), got {rng!r}")
+    return rng.uniform(0.0, 2.0 * math.pi, n)
+
+
+def student_angles(streams: Streams, n: int) -> np.ndarray:
+    """The student's ``n`` angles of a repetition (stream ``"student_angles"``): the first ``max(n_values)`` are the
+    ordered training set of :func:`difficulty_records` and its siblings, the rest the candidate new samples.
+
+    Returns:
+      ``(n,)`` float64; the same ``streams`` give the same angles (a prefix of a longer draw is the shorter one).
+    """
+    return random_angles(_streams(streams).rng("student_angles"), n)
+
+
+def teacher_angles(streams: Streams, n: int) -> np.ndarray:
+    """An early-stopped teacher's own ``n`` training angles (stream ``"teacher_angles"``, independent of the student's)."""
+    return random_angles(_streams(streams).rng("teacher_angles"), n)
+
+
+def _streams(streams: Any) -> Streams:
+    if not isinstance(streams, Streams):
+        raise ValueError(f"streams must be a kdwide.seeds.Streams, got {streams!r}")
+    return streams
 
 
 def circle_inputs(angles: np.ndarray) -> np.ndarray:
@@ -102,24 +139,28 @@ def circle_inputs(angles: np.ndarray) -> np.ndarray:
     return np.stack([np.cos(angles), np.sin(angles)], axis=1)
 
 
-def frequency_task(angles: np.ndarray, *, frequency: int, teacher_scale: float) -> tuple[np.ndarray, np.ndarray]:
+def frequency_task(angles: np.ndarray, *, frequency: int, teacher_peak_logit: float) -> tuple[np.ndarray, np.ndarray]:
     r"""The perfect teacher of difficulty ``frequency``: :math:`z_t = s\cos(k\theta)`, :math:`y_g = 1\{\cos k\theta > 0\}`.
 
     Args:
       angles: ``(n,)``.
       frequency: :math:`k` ≥ 1 (``2k`` class boundaries on the circle).
-      teacher_scale: :math:`s` > 0, the teacher's peak logit.
+      teacher_peak_logit: :math:`s` > 0, the teacher's peak logit (largest :math:`|z_t|`).
 
     Returns:
       ``(z_teacher, y_hard)``, shapes ``(n,)``; ``y_hard`` int in {0, 1} and equal to ``z_teacher > 0``.
+
+    Example:
+      >>> z_teacher, y_hard = frequency_task(np.array([0.0, np.pi]), frequency=1, teacher_peak_logit=2.0)
+      >>> z_teacher.tolist(), y_hard.tolist()
+      ([2.0, -2.0], [1, 0])
     """
     frequency = check_positive_int(frequency, "frequency")
-    if not (isinstance(teacher_scale, (int, float, np.integer, np.floating)) and 0 < teacher_scale < math.inf):
-        raise ValueError(f"teacher_scale must be a finite number > 0, got {teacher_scale!r}")
+    teacher_peak_logit = check_positive_real(teacher_peak_logit, "teacher_peak_logit")
     angles = np.asarray(angles, dtype=np.float64)
     check_finite(angles, "angles")
     wave = np.cos(frequency * angles)
-    return teacher_scale * wave, (wave > 0).astype(np.int64)
+    return teacher_peak_logit * wave, (wave > 0).astype(np.int64)
 
 
 def _stopping_times(stopping_times: Sequence[float]) -> np.ndarray:
@@ -164,167 +205,208 @@ def gradient_flow_teacher(kernel: np.ndarray, targets: np.ndarray, *, stopping_t
     return GradientFlowTeacher(coefficients, norms)
 
 
-def _kernel_options(depth: int, activation: str, w_std: float, b_std: float) -> dict[str, Any]:
-    return {"depth": depth, "activation": activation, "w_std": w_std, "b_std": b_std}
+class ClosedFormCheck(NamedTuple):
+    r"""D1's check of the one-sample closed form against two full solves (:func:`closed_form_check`).
+
+    Attributes:
+      closed_form: the squared-norm increment :math:`r^2/v` of the closed form.
+      full_solves: :math:`\|\Delta\hat w_{n+1}\|^2 - \|\Delta\hat w_n\|^2` from two factorizations.
+      relative_error: ``|closed_form - full_solves| / full_solves``.
+    """
+
+    closed_form: float
+    full_solves: float
+    relative_error: float
 
 
-def _student_angles(seed: int, n_values: Sequence[int], n_candidates: int) -> tuple[np.ndarray, int]:
+def closed_form_check(
+    streams: Streams,
+    *,
+    architecture: Architecture,
+    frequency: int,
+    teacher_peak_logit: float,
+    rho: float,
+    temperature: float,
+    n_train: int = 40,
+    n_candidates: int = 8,
+) -> ClosedFormCheck:
+    """D1's first part: the closed-form increment of one added sample against two full solves.
+
+    On the first ``n_train`` of the repetition's :func:`student_angles` (the training set) and the next
+    ``n_candidates`` (candidate new samples), with the targets of the frequency task at soft ratio ``rho`` and
+    ``temperature``. The full solves add the candidate of the largest closed-form increment: a tiny increment is
+    the difference of two nearly equal squared norms, and the full solves would lose it to rounding.
+
+    Example:
+      >>> architecture = Architecture(depth=1, activation="relu", w_std=1.4, b_std=0.1)
+      >>> check = closed_form_check(Streams(0), architecture=architecture, frequency=2, teacher_peak_logit=4.0,
+      ...                           rho=0.5, temperature=1.0, n_train=10)
+      >>> bool(check.relative_error < 1e-8)
+      True
+    """
+    check_positive_int(n_train, "n_train")
+    check_positive_int(n_candidates, "n_candidates")
+    check_soft_ratio(rho)
+    check_temperature(temperature)
+    angles = student_angles(streams, n_train + n_candidates)
+    kernel = np.asarray(architecture.kernel(circle_inputs(angles)))
+    z_teacher, y_hard = frequency_task(angles, frequency=frequency, teacher_peak_logit=teacher_peak_logit)
+    target = grid_targets(z_teacher, y_hard, rho=rho, temperature=temperature)[:, 0]
+    factorization = factorize_kernel(kernel[:n_train, :n_train])
+    increments = one_sample_weight_change(
+        factorization, kernel[:n_train, n_train:], np.diag(kernel)[n_train:], target[:n_train], target[n_train:]
+    ).squared_norm_increment
+    largest = int(np.argmax(increments))
+    added = np.r_[np.arange(n_train), n_train + largest]
+    after = float(weight_change_norm(factorize_kernel(kernel[np.ix_(added, added)]), target[added]) ** 2)
+    full = after - float(weight_change_norm(factorization, target[:n_train]) ** 2)
+    closed_form = float(increments[largest])
+    return ClosedFormCheck(closed_form, full, abs(closed_form - full) / full)
+
+
+TargetsAndColumns = Callable[[Streams, np.ndarray, np.ndarray], tuple[np.ndarray, Sequence[dict[str, Any]]]]
+"""``targets_and_columns(streams, angles, inputs) -> (targets (n, k), k column labels)`` of one experiment."""
+
+
+def _repetition_records(
+    repetitions: Sequence[Streams],
+    n_values: Sequence[int],
+    n_candidates: int,
+    architecture: Architecture,
+    targets_and_columns: TargetsAndColumns,
+) -> list[dict[str, Any]]:
+    """The experiments' common loop: per repetition, the student's inputs on the circle, their NTK, the targets and
+    column labels from ``targets_and_columns``, and one data-inefficiency computation."""
     n_values = [check_positive_int(n, "n_values entries") for n in n_values]
     if not n_values:
         raise ValueError("n_values must not be empty")
     check_positive_int(n_candidates, "n_candidates")
+    if not isinstance(architecture, Architecture):
+        raise ValueError(f"architecture must be a kdwide.architecture.Architecture, got {architecture!r}")
     n_train = max(n_values)
-    return random_angles(seed, n_train + n_candidates), n_train
-
-
-def _seed_records(
-    seeds: Sequence[int],
-    n_values: Sequence[int],
-    n_candidates: int,
-    options: dict[str, Any],
-    targets_and_columns: Callable[[int, np.ndarray, np.ndarray], tuple[np.ndarray, Sequence[dict[str, Any]]]],
-) -> list[dict[str, Any]]:
-    """The experiments' common loop: per seed, the student's inputs on the circle, their NTK, the targets and
-    column labels from ``targets_and_columns(seed, angles, inputs)``, and one data-inefficiency computation."""
     records: list[dict[str, Any]] = []
-    for seed in seeds:
-        angles, n_train = _student_angles(seed, n_values, n_candidates)
+    for streams in repetitions:
+        angles = student_angles(streams, n_train + n_candidates)
         inputs = circle_inputs(angles)
-        kernel = np.asarray(analytic_ntk(inputs, **options))
-        targets, columns = targets_and_columns(seed, angles, inputs)
-        values = data_inefficiency_from_kernel(kernel, targets, n_train=n_train, n_values=n_values)
-        records += _rows(values, n_values, columns, seed)
+        targets, columns = targets_and_columns(streams, angles, inputs)
+        values = data_inefficiency_from_kernel(
+            np.asarray(architecture.kernel(inputs)), targets, n_train=n_train, n_values=n_values
+        )
+        records += [
+            {**labels, "n_train": int(n), **streams.record(), "data_inefficiency": float(values[row, column])}
+            for column, labels in enumerate(columns)
+            for row, n in enumerate(n_values)
+        ]
     return records
 
 
-def _rows(values: np.ndarray, n_values: Sequence[int], columns: Sequence[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
-    rows = []
-    for column, labels in enumerate(columns):
-        for row, n in enumerate(n_values):
-            rows.append({**labels, "n_train": int(n), "seed": int(seed), "data_inefficiency": float(values[row, column])})
-    return rows
+def _columns(experiment: str, frequency: int, rho_values, temperature_values) -> list[dict[str, Any]]:
+    return [
+        {"experiment": experiment, "teacher": "exact", "frequency": int(frequency), "rho": float(rho),
+         "temperature": float(temperature), "stopping_time": None}
+        for rho, temperature in zip(rho_values, temperature_values)
+    ]  # fmt: skip
 
 
 def difficulty_records(
     *,
-    seeds: Sequence[int],
+    repetitions: Sequence[Streams],
+    architecture: Architecture,
     frequencies: Sequence[int],
     rho_values: Sequence[float],
     temperature: float,
-    teacher_scale: float,
+    teacher_peak_logit: float,
     n_values: Sequence[int],
     n_candidates: int,
-    depth: int,
-    activation: str,
-    w_std: float,
-    b_std: float,
 ) -> list[dict[str, Any]]:
-    """D2: data inefficiency of students of the frequency tasks, for each frequency, ρ, n and seed.
+    """D2: data inefficiency of students of the frequency tasks, for each frequency, ρ, n and repetition.
 
     Returns:
       Records ``{"experiment": "difficulty", "teacher": "exact", "frequency", "rho", "temperature",
-      "stopping_time": None, "n_train", "seed", "data_inefficiency"}``.
+      "stopping_time": None, "n_train", "seed", "repetition", "data_inefficiency"}``.
     """
     check_soft_ratio(list(rho_values), "rho_values")
+    rho_values = [float(r) for r in rho_values]
     check_temperature(temperature)
 
-    def targets_and_columns(seed, angles, inputs):
+    def targets_and_columns(streams, angles, inputs):
         targets, columns = [], []
         for frequency in frequencies:
-            z_teacher, y_hard = frequency_task(angles, frequency=frequency, teacher_scale=teacher_scale)
-            targets.append(grid_targets(z_teacher, y_hard, rho=list(rho_values), temperature=temperature))
-            columns += [
-                {"experiment": "difficulty", "teacher": "exact", "frequency": int(frequency), "rho": float(rho),
-                 "temperature": float(temperature), "stopping_time": None}
-                for rho in rho_values
-            ]
+            z_teacher, y_hard = frequency_task(angles, frequency=frequency, teacher_peak_logit=teacher_peak_logit)
+            targets.append(grid_targets(z_teacher, y_hard, rho=rho_values, temperature=temperature))
+            columns += _columns("difficulty", frequency, rho_values, [temperature] * len(rho_values))
         return np.concatenate(targets, axis=1), columns
 
-    options = _kernel_options(depth, activation, w_std, b_std)
-    return _seed_records(seeds, n_values, n_candidates, options, targets_and_columns)
+    return _repetition_records(repetitions, n_values, n_candidates, architecture, targets_and_columns)
 
 
 def soft_ratio_records(
     *,
-    seeds: Sequence[int],
+    repetitions: Sequence[Streams],
+    architecture: Architecture,
     frequency: int,
     rho_values: Sequence[float],
     temperature_values: Sequence[float],
-    teacher_scale: float,
+    teacher_peak_logit: float,
     n_values: Sequence[int],
     n_candidates: int,
-    depth: int,
-    activation: str,
-    w_std: float,
-    b_std: float,
 ) -> list[dict[str, Any]]:
-    """D3 (soft ratio): data inefficiency over the ρ×T grid: one factorization per seed, one column per grid point.
+    """D3 (soft ratio): data inefficiency over the ρ×T grid: one factorization per repetition, one column per grid point.
 
     Returns:
       Records ``{"experiment": "soft_ratio", "teacher": "exact", "frequency", "rho", "temperature",
-      "stopping_time": None, "n_train", "seed", "data_inefficiency"}``.
+      "stopping_time": None, "n_train", "seed", "repetition", "data_inefficiency"}``.
     """
     rho_grid, temperature_grid = grid_points(rho_values, temperature_values)
-    columns = [
-        {"experiment": "soft_ratio", "teacher": "exact", "frequency": int(frequency), "rho": float(r),
-         "temperature": float(t), "stopping_time": None}
-        for r, t in zip(rho_grid, temperature_grid)
-    ]
+    columns = _columns("soft_ratio", frequency, rho_grid, temperature_grid)
 
-    def targets_and_columns(seed, angles, inputs):
-        z_teacher, y_hard = frequency_task(angles, frequency=frequency, teacher_scale=teacher_scale)
+    def targets_and_columns(streams, angles, inputs):
+        z_teacher, y_hard = frequency_task(angles, frequency=frequency, teacher_peak_logit=teacher_peak_logit)
         return grid_targets(z_teacher, y_hard, rho=rho_grid, temperature=temperature_grid), columns
 
-    options = _kernel_options(depth, activation, w_std, b_std)
-    return _seed_records(seeds, n_values, n_candidates, options, targets_and_columns)
+    return _repetition_records(repetitions, n_values, n_candidates, architecture, targets_and_columns)
 
 
 def early_stopping_records(
     *,
-    seeds: Sequence[int],
+    repetitions: Sequence[Streams],
+    architecture: Architecture,
     frequency: int,
     stopping_times: Sequence[float],
     rho_values: Sequence[float],
     temperature: float,
-    teacher_scale: float,
+    teacher_peak_logit: float,
     n_teacher: int,
     n_values: Sequence[int],
     n_candidates: int,
-    depth: int,
-    activation: str,
-    w_std: float,
-    b_std: float,
 ) -> list[dict[str, Any]]:
     r"""D3 (early stopping): students of gradient-flow teachers stopped at each time (``math.inf``: converged).
 
-    The teacher learns the frequency task's labels :math:`s(2y_g - 1)` on ``n_teacher`` inputs of its own
-    (independent of the student's); the student's hard labels are the ground truth :math:`y_g`. Every
-    (stopping time, ρ) pair is one target column of the same factorization.
+    The teacher learns the frequency task's labels :math:`s(2y_g - 1)` (:math:`s` = ``teacher_peak_logit``) on
+    ``n_teacher`` inputs of its own (:func:`teacher_angles`, independent of the student's); the student's hard labels
+    are the ground truth :math:`y_g`. Every (stopping time, ρ) pair is one target column of the same factorization.
 
     Returns:
       Records ``{"experiment": "early_stopping", "teacher": "early_stopped" | "converged", "frequency",
       "rho", "temperature", "stopping_time" (None when converged), "teacher_weight_change_norm",
       "teacher_error" (share of the student's inputs where the teacher's sign disagrees with y_g),
-      "n_train", "seed", "data_inefficiency"}``.
+      "n_train", "seed", "repetition", "data_inefficiency"}``.
     """
     check_soft_ratio(list(rho_values), "rho_values")
     check_temperature(temperature)
     check_positive_int(n_teacher, "n_teacher")
     times = _stopping_times(stopping_times)
     rho_values = [float(r) for r in rho_values]
-    options = _kernel_options(depth, activation, w_std, b_std)
 
-    def targets_and_columns(seed, angles, inputs):
-        teacher_angles = random_angles(seed, n_teacher, stream=1)
-        teacher_inputs = circle_inputs(teacher_angles)
-        _, teacher_labels = frequency_task(teacher_angles, frequency=frequency, teacher_scale=teacher_scale)
+    def targets_and_columns(streams, angles, inputs):
+        own_angles = teacher_angles(streams, n_teacher)
+        own_inputs = circle_inputs(own_angles)
+        _, own_labels = frequency_task(own_angles, frequency=frequency, teacher_peak_logit=teacher_peak_logit)
         teacher = gradient_flow_teacher(
-            np.asarray(analytic_ntk(teacher_inputs, **options)),
-            teacher_scale * (2.0 * teacher_labels - 1.0),
-            stopping_times=times,
+            np.asarray(architecture.kernel(own_inputs)), teacher_peak_logit * (2.0 * own_labels - 1.0), stopping_times=times
         )
-        z_teacher = np.asarray(analytic_ntk(inputs, teacher_inputs, **options)) @ teacher.coefficients
-        _, y_hard = frequency_task(angles, frequency=frequency, teacher_scale=teacher_scale)
+        z_teacher = np.asarray(architecture.kernel(inputs, own_inputs)) @ teacher.coefficients
+        _, y_hard = frequency_task(angles, frequency=frequency, teacher_peak_logit=teacher_peak_logit)
         targets = grid_targets(
             np.repeat(z_teacher, len(rho_values), axis=1), y_hard, rho=np.tile(rho_values, times.size), temperature=temperature
         )
@@ -336,10 +418,10 @@ def early_stopping_records(
              "teacher_weight_change_norm": float(teacher.weight_change_norm[j]), "teacher_error": float(errors[j])}
             for j, t in enumerate(times)
             for rho in rho_values
-        ]
+        ]  # fmt: skip
         return targets, columns
 
-    return _seed_records(seeds, n_values, n_candidates, options, targets_and_columns)
+    return _repetition_records(repetitions, n_values, n_candidates, architecture, targets_and_columns)
 
 
 def rank_correlations(records: Sequence[dict[str, Any]], *, knob: str, **where: Any) -> dict[int, tuple[float, float]]:
@@ -419,34 +501,43 @@ SIGNIFICANCE = 0.05
 """D2, D3: rank correlations must have p below this."""
 
 
+def _hard_and_soft_at_largest_n(records: Sequence[dict[str, Any]], frequency: int) -> tuple[int | None, dict[float, float]]:
+    """``(largest n, {ρ: mean I over repetitions at that n})`` of the frequency-``frequency`` difficulty task, ρ in {0, 1}."""
+    task = [r for r in records if r.get("experiment") == "difficulty" and r["frequency"] == frequency]
+    if not task:
+        return None, {}
+    n_max = max(r["n_train"] for r in task)
+    final = [r for r in task if r["n_train"] == n_max and r["rho"] in (0.0, 1.0)]
+    if not final:
+        return n_max, {}
+    means = seed_means(final, ["rho"], ["data_inefficiency"])
+    return n_max, dict(zip(means.rho.astype(float), means.data_inefficiency_mean.astype(float)))
+
+
 def claims(
-    records: Sequence[dict[str, Any]], *, rho: float, frequency: int, closed_form_relative_error: float
+    records: Sequence[dict[str, Any]], *, rho: float, frequency: int, closed_form: ClosedFormCheck
 ) -> dict[str, dict[str, Any]]:
     """D1–D3 from the chapter's records (difficulty, early-stopping and soft-ratio experiments together).
 
-    - D1: the metric is computed right (``closed_form_relative_error`` ≤ :data:`CLOSED_FORM_TOLERANCE`) and separates
-      pure soft from hard labels on the frequency-``frequency`` task at the largest n (mean over seeds below
-      :data:`EFFICIENT_SOFT` at ρ = 1, above :data:`INEFFICIENT_HARD` at ρ = 0; both ρ must have been run).
+    - D1: the metric is computed right (``closed_form``, from :func:`closed_form_check`, has a relative error at most
+      :data:`CLOSED_FORM_TOLERANCE`) and separates pure soft from hard labels on the frequency-``frequency`` task at
+      the largest n (mean over repetitions below :data:`EFFICIENT_SOFT` at ρ = 1, above :data:`INEFFICIENT_HARD` at
+      ρ = 0; both ρ must have been run).
     - D2: at soft ratio ``rho`` I(n) rises with the task's frequency at every n.
     - D3: I(n) rises with the teacher's stopping time (at ``rho``) and falls as ρ rises, at every T and n.
 
     Returns:
       ``{"D1": ..., "D2": ..., "D3": ...}``, each ``{"holds", "evidence"}``.
     """
-    closed_form_ok = bool(closed_form_relative_error < CLOSED_FORM_TOLERANCE)
-    task = [r for r in records if r.get("experiment") == "difficulty" and r["frequency"] == frequency]
-    n_max = max(r["n_train"] for r in task) if task else None
-    final = {}
-    for value in (0.0, 1.0):
-        rows = [r["data_inefficiency"] for r in task if r["rho"] == value and r["n_train"] == n_max]
-        final[value] = float(np.mean(rows)) if rows else None
-    if None in final.values():
+    closed_form_ok = bool(closed_form.relative_error < CLOSED_FORM_TOLERANCE)
+    n_max, final = _hard_and_soft_at_largest_n(records, frequency)
+    if not {0.0, 1.0} <= set(final):
         d1 = claim(False, f"closed form = full solves: {closed_form_ok}; D1 needs rho = 0 and rho = 1 on the "
                           f"frequency-{frequency} task")
     else:
         d1 = claim(closed_form_ok and final[1.0] < EFFICIENT_SOFT and final[0.0] > INEFFICIENT_HARD,
-                   f"closed form = full solves: {closed_form_ok}; frequency {frequency}, n={n_max}: "
-                   f"I = {final[1.0]:.3g} at rho=1, {final[0.0]:.3g} for hard labels")
+                   f"closed form = full solves: {closed_form_ok} (relative difference {closed_form.relative_error:.2g}); "
+                   f"frequency {frequency}, n={n_max}: I = {final[1.0]:.3g} at rho=1, {final[0.0]:.3g} for hard labels")
     early = _early_stopping_claim(records, rho=rho, significance=SIGNIFICANCE)
     ratio = _soft_ratio_claim(records, significance=SIGNIFICANCE)
     return {
