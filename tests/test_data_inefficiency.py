@@ -143,8 +143,8 @@ def test_grid_targets_columns_limits_and_grid():
 
 
 def test_small_soft_ratio_approaches_the_hard_label_limit():
-    angles = random_angles(3, 96)
-    z_teacher, y_hard = frequency_task(angles, frequency=2, teacher_scale=4.0)
+    angles = student_angles(Streams(3), 96)
+    z_teacher, y_hard = frequency_task(angles, frequency=2, teacher_peak_logit=4.0)
     targets = grid_targets(z_teacher, y_hard, rho=[0.0, 1e-2, 1e-6, 1e-12], temperature=1.0)
     values = di.data_inefficiency_from_kernel(_kernel(circle_inputs(angles)), targets, n_train=64, n_values=[32, 64])
     gaps = np.abs(values[:, 1:] - values[:, :1])

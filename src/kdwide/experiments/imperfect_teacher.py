@@ -50,10 +50,11 @@ student's outputs and its angle to the oracle depend only on that direction, so 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
 from kdwide.effective_logit import effective_logit, effective_logit_rho_derivative
 from kdwide.experiments import claim
@@ -66,8 +67,9 @@ from kdwide.linearized import (
 )
 from kdwide.metrics import best_soft_ratio, classification_error, sign_errors
 from kdwide.predict import converged_students, grid_points, grid_targets
-from kdwide.stats import standard_error
-from kdwide.tasks import perfect_teacher, sphere_inputs, stream_seeds
+from kdwide.seeds import Streams
+from kdwide.stats import seed_means
+from kdwide.tasks import perfect_teacher, sphere_inputs
 from kdwide.validation import (
     check_finite,
     check_hard_labels,
@@ -88,14 +90,14 @@ __all__ = [
     "CosineSlope",
     "cosine_slope_at_soft_limit",
     "cosine_slope_finite_difference",
-    "SoftRatioSummary",
-    "soft_ratio_summary",
     "synthetic_records",
     "real_data_records",
     "soft_ratio_table",
     "claims",
     "SLOPE_RELATIVE_TOLERANCE",
     "PERFECT_SLOPE_TOLERANCE",
+    "CONFIGURATION",
+    "REPETITION",
 ]
 
 
@@ -115,7 +117,7 @@ class SyntheticTask(NamedTuple):
       x_train: ``(n, d)`` training inputs on the unit sphere.
       x_test: ``(m, d)`` held-out inputs.
       oracle_train, oracle_test: oracle logits :math:`z_g`, ``(n,)`` and ``(m,)``; root mean square
-        ``logit_scale`` on the held-out inputs.
+        ``teacher_rms_logit`` on the held-out inputs.
       y_train, y_test: ground truth :math:`y_g = 1\\{z_g > 0\\}`, int arrays ``(n,)`` and ``(m,)``.
       corruption_train, corruption_test: an independent kernel expansion, normalized to the same root mean
         square as the oracle on the held-out inputs; ``(n,)`` and ``(m,)``.
@@ -136,29 +138,29 @@ class SyntheticTask(NamedTuple):
 def synthetic_task(
     kernel_fn: Callable[..., np.ndarray],
     *,
-    seed: int,
+    streams: Streams,
     n_train: int,
     n_test: int,
     input_dim: int,
     n_anchors: int,
-    logit_scale: float,
+    teacher_rms_logit: float,
 ) -> SyntheticTask:
     r"""Oracle :math:`z_g = \sum_j c_j\Theta(\cdot, a_j)` and corruption :math:`\sum_j c'_j\Theta(\cdot, a'_j)`.
 
     Both are :func:`kdwide.tasks.perfect_teacher` expansions (``n_anchors`` random anchors on the sphere, centred
-    coefficients without linear part: the book's pitfall 1, one-class teachers) from independent streams of
-    ``seed``, both scaled to root mean square ``logit_scale`` over ``x_test`` (a fixed normalization of the task;
-    the held-out set is large). Teachers are
-    :func:`corrupted_teacher_logits` of the two.
+    coefficients without linear part: the book's pitfall 1, one-class teachers) of the streams
+    ``streams.child("oracle")`` and ``streams.child("corruption")``, both scaled to root mean square
+    ``teacher_rms_logit`` over ``x_test`` (a fixed normalization of the task; the held-out set is large). The inputs
+    come from ``streams.rng("inputs")``. Teachers are :func:`corrupted_teacher_logits` of the two.
 
     Args:
       kernel_fn: ``kernel_fn(x1, x2=None) -> (n1, n2)`` tangent kernel (float64; ``x2=None`` means ``x1``,
-        as :func:`kdwide.kernels.analytic_ntk`, whose diagonal is then exact).
-      seed: integer seed.
+        as :attr:`kdwide.architecture.Architecture.kernel`, whose diagonal is then exact).
+      streams: the repetition's :class:`kdwide.seeds.Streams`.
       n_train, n_test: numbers of training and held-out inputs (≥ 1).
       input_dim: d (≥ 2).
       n_anchors: anchors per expansion (> input_dim + 1).
-      logit_scale: root mean square of the oracle logits (> 0).
+      teacher_rms_logit: root mean square of the oracle logits (> 0), the perfect teacher's RMS logit.
 
     Returns:
       :class:`SyntheticTask`.
@@ -166,20 +168,18 @@ def synthetic_task(
     check_positive_int(n_train, "n_train")
     check_positive_int(n_test, "n_test")
     check_positive_int(n_anchors, "n_anchors", minimum=input_dim + 2)
-    if not (np.isfinite(logit_scale) and logit_scale > 0):
-        raise ValueError(f"logit_scale must be a finite number > 0, got {logit_scale!r}")
-    input_seed, oracle_seed, corruption_seed = stream_seeds(seed, 3)
-    x = sphere_inputs(input_seed, n_train + n_test, input_dim)
-    expansion = dict(kernel_fn=kernel_fn, input_dim=input_dim, n_anchors=n_anchors, logit_scale=logit_scale,
-                     calibration=x[n_train:])
-    oracle_teacher = perfect_teacher(oracle_seed, **expansion)
+    if not isinstance(streams, Streams):
+        raise ValueError(f"streams must be a kdwide.seeds.Streams, got {streams!r}")
+    x = sphere_inputs(streams.rng("inputs"), n_train + n_test, input_dim)
+    expansion = dict(kernel_fn=kernel_fn, input_dim=input_dim, n_anchors=n_anchors, rms_logit=teacher_rms_logit,
+                     calibration=x[n_train:])  # fmt: skip
+    oracle_teacher = perfect_teacher(streams.child("oracle"), **expansion)
     oracle = oracle_teacher.logits(kernel_fn, x)
-    corruption = perfect_teacher(corruption_seed, **expansion).logits(kernel_fn, x)
-    oracle_norm = oracle_teacher.oracle_norm
+    corruption = perfect_teacher(streams.child("corruption"), **expansion).logits(kernel_fn, x)
     labels = (oracle > 0).astype(np.int64)
     return SyntheticTask(
         x[:n_train], x[n_train:], oracle[:n_train], oracle[n_train:], labels[:n_train], labels[n_train:],
-        corruption[:n_train], corruption[n_train:], oracle_norm,
+        corruption[:n_train], corruption[n_train:], oracle_teacher.oracle_norm,
     )  # fmt: skip
 
 
@@ -198,20 +198,20 @@ def corrupted_teacher_logits(oracle: np.ndarray, corruption: np.ndarray, *, corr
 
 
 def kernel_regression_teacher(
-    kernel_teacher: np.ndarray, kernel_eval_teacher: np.ndarray, y_teacher: np.ndarray, *, logit_scale: float,
+    kernel_teacher: np.ndarray, kernel_eval_teacher: np.ndarray, y_teacher: np.ndarray, *, target_logit: float,
     ridge: float,
 ) -> np.ndarray:  # fmt: skip
     r"""A kernel-model teacher trained on its own data: logits :math:`\Theta(x, X_t)(\Theta_t + \lambda I)^{-1}
     s\,(2y_t - 1)` on new inputs.
 
-    It is the converged wide network trained on ±``logit_scale`` targets (squared loss), with a ridge
+    It is the converged wide network trained on ±``target_logit`` targets (squared loss), with a ridge
     :math:`\lambda` = ``ridge`` × mean diagonal of :math:`\Theta_t` standing in for early stopping.
 
     Args:
       kernel_teacher: ``(n_t, n_t)`` kernel on the teacher's training inputs.
       kernel_eval_teacher: ``(m, n_t)`` kernel between evaluation inputs and the teacher's inputs.
       y_teacher: ``(n_t,)`` labels in {0, 1}.
-      logit_scale: s > 0, the size of the targets (sets how confident the teacher is).
+      target_logit: s > 0, the size of the targets (sets how confident the teacher is).
       ridge: λ relative to the mean diagonal, ≥ 0.
 
     Returns:
@@ -227,12 +227,12 @@ def kernel_regression_teacher(
             f"kernel_teacher must be ({n}, {n}) and kernel_eval_teacher (m, {n}); got {kernel_teacher.shape} "
             f"and {kernel_eval_teacher.shape}"
         )
-    if not (np.isfinite(logit_scale) and logit_scale > 0):
-        raise ValueError(f"logit_scale must be a finite number > 0, got {logit_scale!r}")
+    if not (np.isfinite(target_logit) and target_logit > 0):
+        raise ValueError(f"target_logit must be a finite number > 0, got {target_logit!r}")
     if not (np.isfinite(ridge) and ridge >= 0):
         raise ValueError(f"ridge must be a finite number >= 0, got {ridge!r}")
     regularized = kernel_teacher + ridge * np.mean(np.diag(kernel_teacher)) * np.eye(n)
-    coefficients = np.linalg.solve(regularized, logit_scale * (2.0 * y_teacher - 1.0))
+    coefficients = np.linalg.solve(regularized, target_logit * (2.0 * y_teacher - 1.0))
     return kernel_eval_teacher @ coefficients
 
 
@@ -310,6 +310,14 @@ def _check_oracle_norm(factorization: KernelFactorization, oracle_train: jnp.nda
         )
 
 
+def _slope_inputs(factorization, teacher_train, oracle_train, temperature, oracle_norm) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """The checked ``(teacher_train, oracle_train)`` of the two slope computations (float64 arrays)."""
+    check_temperature(temperature)
+    oracle_train = jnp.asarray(oracle_train, jnp.float64)
+    _check_oracle_norm(factorization, oracle_train, oracle_norm)
+    return jnp.asarray(teacher_train, jnp.float64), oracle_train
+
+
 def oracle_cosine(
     factorization: KernelFactorization, student_change: jnp.ndarray, oracle_train: jnp.ndarray, *, oracle_norm: float
 ) -> jnp.ndarray:
@@ -366,10 +374,7 @@ def cosine_slope_at_soft_limit(
     Returns:
       :class:`CosineSlope` (see the module docstring for the formula).
     """
-    check_temperature(temperature)
-    teacher_train = jnp.asarray(teacher_train, jnp.float64)
-    oracle_train = jnp.asarray(oracle_train, jnp.float64)
-    _check_oracle_norm(factorization, oracle_train, oracle_norm)
+    teacher_train, oracle_train = _slope_inputs(factorization, teacher_train, oracle_train, temperature, oracle_norm)
     hard = jnp.asarray(hard_label_change(teacher_train, y_train, temperature=temperature))
     both = jnp.stack([oracle_train, teacher_train], axis=1)
     gram = np.asarray(weight_change_inner(factorization, both, jnp.stack([hard, teacher_train], axis=1)))
@@ -393,15 +398,9 @@ def _cosine_change(factorization, teacher_train, change, oracle_train, oracle_no
 
 
 def cosine_slope_finite_difference(
-    factorization: KernelFactorization,
-    teacher_train: jnp.ndarray,
-    y_train: jnp.ndarray,
-    oracle_train: jnp.ndarray,
-    *,
-    temperature: float,
-    oracle_norm: float,
-    step: float | None = None,
-) -> float:
+    factorization: KernelFactorization, teacher_train: jnp.ndarray, y_train: jnp.ndarray, oracle_train: jnp.ndarray,
+    *, temperature: float, oracle_norm: float, step: float | None = None,
+) -> float:  # fmt: skip
     r"""One-sided finite difference of :math:`\cos\alpha` in :math:`1-\rho` at ρ = 1, Richardson-extrapolated.
 
     With :math:`D(h) = (\cos\alpha(1-h) - \cos\alpha(1))/h` (the difference computed without cancellation from
@@ -413,10 +412,7 @@ def cosine_slope_finite_difference(
     Args: as :func:`cosine_slope_at_soft_limit`, plus ``step`` h in (0, 1/2] (a power of two keeps
     :math:`1-h` exact).
     """
-    check_temperature(temperature)
-    teacher_train = jnp.asarray(teacher_train, jnp.float64)
-    oracle_train = jnp.asarray(oracle_train, jnp.float64)
-    _check_oracle_norm(factorization, oracle_train, oracle_norm)
+    teacher_train, oracle_train = _slope_inputs(factorization, teacher_train, oracle_train, temperature, oracle_norm)
     if step is None:
         largest = float(np.max(np.abs(hard_label_change(teacher_train, y_train, temperature=temperature))))
         step = 2.0 ** np.floor(np.log2(1e-3 * min(temperature, 1.0) / max(largest, 1e-300)))
@@ -440,47 +436,10 @@ def cosine_slope_finite_difference(
 # ---------------------------------------------------------------------------------------------------------
 
 
-class SoftRatioSummary(NamedTuple):
-    """I1 over seeds (or data splits) for one teacher and temperature.
-
-    Attributes:
-      best_rho: ``(S,)`` best ρ of each seed (ties to the largest ρ).
-      best_rho_mean, best_rho_standard_error: their mean and standard error of the mean.
-      best_rho_of_mean: best ρ of the seed-averaged error curve.
-      margin: ``(S,)`` error at ρ = 1 minus the smallest error, per seed (≥ 0).
-      margin_of_mean: error at ρ = 1 minus the smallest error of the seed-averaged curve.
-      margin_paired_mean, margin_paired_standard_error: mean and standard error over seeds of
-        error(ρ = 1) − error(best ρ of the mean curve), a paired difference at one fixed ρ.
-    """
-
-    best_rho: np.ndarray
-    best_rho_mean: float
-    best_rho_standard_error: float
-    best_rho_of_mean: float
-    margin: np.ndarray
-    margin_of_mean: float
-    margin_paired_mean: float
-    margin_paired_standard_error: float
-
-
-def soft_ratio_summary(rho_values: Sequence[float], errors: np.ndarray) -> SoftRatioSummary:
-    """Summarize error curves ``errors`` of shape ``(S, R)`` (seeds × ρ grid, which must contain ρ = 1)."""
-    rho_values = np.asarray(rho_values, float)
-    errors = np.asarray(errors, float)
-    if errors.ndim != 2 or errors.shape[1] != rho_values.size:
-        raise ValueError(f"errors must have shape (seeds, {rho_values.size}), got {errors.shape}")
-    ones = np.flatnonzero(rho_values == 1.0)
-    if ones.size != 1:
-        raise ValueError("rho_values must contain 1.0 exactly once")
-    best = best_soft_ratio(rho_values, errors.T)
-    margin = errors[:, ones[0]] - errors.min(axis=1)
-    mean_curve = errors.mean(axis=0)
-    best_of_mean = float(best_soft_ratio(rho_values, mean_curve))
-    paired = errors[:, ones[0]] - errors[:, np.flatnonzero(rho_values == best_of_mean)[0]]
-    return SoftRatioSummary(
-        best, float(best.mean()), standard_error(best), best_of_mean, margin,
-        float(mean_curve[ones[0]] - mean_curve.min()), float(paired.mean()), standard_error(paired),
-    )  # fmt: skip
+CONFIGURATION = ["dataset", "teacher_quality", "temperature"]
+"""The fields of one I1 configuration (a dataset, a teacher, a temperature); its records differ in ρ and repetition."""
+REPETITION = ["seed", "repetition"]
+"""The fields that name a repetition (:meth:`kdwide.seeds.Streams.record`): paired differences match on both."""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -547,7 +506,7 @@ def _student_columns(factorization, kernel_test_train, teacher_train, y_train, y
 def synthetic_records(
     kernel_fn: Callable[..., np.ndarray],
     *,
-    seeds: Sequence[int],
+    repetitions: Sequence[Streams],
     corruption_scales: Sequence[float],
     rho_values: Sequence[float],
     temperature_values: Sequence[float],
@@ -555,19 +514,19 @@ def synthetic_records(
     n_test: int,
     input_dim: int,
     n_anchors: int,
-    logit_scale: float,
+    teacher_rms_logit: float,
     progress: bool = False,
 ) -> list[dict]:
-    r"""Result 3 on a representable synthetic task: one record per (teacher quality, ρ, T, seed).
+    r"""Result 3 on a representable synthetic task: one record per (teacher quality, ρ, T, repetition).
 
-    Per seed: a :func:`synthetic_task`, one kernel factorization, and for every ``corruption_scale`` a teacher
+    Per repetition (a :class:`kdwide.seeds.Streams`): a :func:`synthetic_task` of its streams, one kernel factorization, and for every ``corruption_scale`` a teacher
     :math:`z_g + \epsilon z_c`, students on the ρ×T grid (ρ = 0: the ±1 direction), their held-out errors
     against the ground truth, :math:`\cos\alpha(\Delta\hat w, \Delta w_g)`, the corrected share of I2 and the
-    slope of I3 at ρ = 1 (closed form and finite difference; repeated on every ρ of its (teacher, T, seed)).
+    slope of I3 at ρ = 1 (closed form and finite difference; repeated on every ρ of its (teacher, T, repetition)).
 
     Returns:
       Records with fields ``dataset`` ("synthetic"), ``teacher_quality`` (the corruption scale),
-      ``teacher_quality_name``, ``seed``, ``rho``, ``temperature``, ``n_train``, ``teacher_error``,
+      ``teacher_quality_name``, ``seed``, ``repetition``, ``rho``, ``temperature``, ``n_train``, ``teacher_error``,
       ``student_error``, ``hard_student_error``, ``teacher_wrong_share_train``, ``corrected_share``,
       ``corrected_share_closed_form`` (None for a teacher without mistakes on X), ``cos_alpha``,
       ``cos_alpha_slope``, ``cos_alpha_slope_finite_difference``.
@@ -575,10 +534,10 @@ def synthetic_records(
     rho_values = [float(r) for r in rho_values]
     temperature_values = [float(t) for t in temperature_values]
     records = []
-    for seed in _progress(list(seeds), progress, "synthetic seeds"):
+    for streams in _progress(list(repetitions), progress, "synthetic repetitions"):
         task = synthetic_task(
-            kernel_fn, seed=seed, n_train=n_train, n_test=n_test, input_dim=input_dim, n_anchors=n_anchors,
-            logit_scale=logit_scale,
+            kernel_fn, streams=streams, n_train=n_train, n_test=n_test, input_dim=input_dim, n_anchors=n_anchors,
+            teacher_rms_logit=teacher_rms_logit,
         )  # fmt: skip
         factorization = factorize_kernel(kernel_fn(task.x_train))
         kernel_test_train = np.asarray(kernel_fn(task.x_test, task.x_train), float)
@@ -603,7 +562,7 @@ def synthetic_records(
             ]
             common = {
                 "dataset": "synthetic", "teacher_quality": float(scale), "teacher_quality_name": "corruption_scale",
-                "seed": int(seed), "n_train": int(n_train),
+                **streams.record(), "n_train": int(n_train),
                 "teacher_error": classification_error(teacher_test, task.y_test),
             }  # fmt: skip
             records += _grid_records(common, rho_values, temperature_values, columns)
@@ -616,19 +575,20 @@ def real_data_records(
     labels: np.ndarray,
     *,
     dataset: str,
-    seeds: Sequence[int],
+    splits: Sequence[Streams],
     teacher_sizes: Sequence[int],
     n_student: int,
     rho_values: Sequence[float],
     temperature_values: Sequence[float],
-    teacher_logit_scale: float,
+    teacher_target_logit: float,
     teacher_ridge: float,
     progress: bool = False,
 ) -> list[dict]:
     r"""Result 3 on real data: kernel-model teachers that saw data the student did not (the book's pitfall 7, real data and imperfect teachers).
 
-    Per seed (a random split): ``n_student`` student points, a teacher pool of ``max(teacher_sizes)`` other
-    points and every remaining point held out. A teacher of size k is :func:`kernel_regression_teacher`
+    Per split (a :class:`kdwide.seeds.Streams`, e.g. of ``Streams(seed).child("splits").repetitions(n_splits)``):
+    ``n_student`` student points, a teacher pool of ``max(teacher_sizes)`` other points and every remaining point
+    held out (stream ``"split"``), the pool in a random order (stream ``"teacher_order"``). A teacher of size k is :func:`kernel_regression_teacher`
     on the first k points of the pool (nested teachers, so sizes compare on the same split). Students
     distil on the ρ×T grid from the teacher's logits and the true labels; errors are on the held-out points.
 
@@ -639,12 +599,14 @@ def real_data_records(
         (:func:`kdwide.datasets.sphere_features`).
       labels: ``(N,)`` binary labels in {0, 1}.
       dataset: name stored in the records.
-      seeds, teacher_sizes, n_student, rho_values, temperature_values: the design.
-      teacher_logit_scale, teacher_ridge: see :func:`kernel_regression_teacher`.
+      splits, teacher_sizes, n_student, rho_values, temperature_values: the design.
+      teacher_target_logit, teacher_ridge: the teachers' ``target_logit`` and ``ridge``
+        (:func:`kernel_regression_teacher`).
 
     Returns:
       Records with the fields of :func:`synthetic_records` (``teacher_quality`` = teacher size,
-      ``teacher_quality_name`` = "teacher_train_size"); ``cos_alpha`` and the slopes are None (no oracle).
+      ``teacher_quality_name`` = "teacher_train_size", ``seed`` and ``repetition`` those of the split);
+      ``cos_alpha`` and the slopes are None (no oracle).
     """
     from kdwide.datasets import disjoint_split, sphere_features  # noqa: PLC0415
 
@@ -660,12 +622,10 @@ def real_data_records(
     if n_student + pool_size >= n_points:
         raise ValueError(f"n_student + max(teacher_sizes) must be below the {n_points} points (some must be held out)")
     records = []
-    for seed in _progress(list(seeds), progress, f"{dataset} splits"):
-        # One seed for the split and for the teachers' order: kept as it was. Drawing them from two streams
-        # (stream_seeds) gave a different set of 12 splits on which the digits margin of I1 was not significant:
-        # the real-data result is sensitive to the splits at this size (see the chapter's Discussion).
-        student, pool, test = disjoint_split(seed, n_points, [n_student, pool_size, n_points - n_student - pool_size])
-        pool = np.random.default_rng(seed).permutation(pool)  # nested teachers: first k points of a random order
+    for split in _progress(list(splits), progress, f"{dataset} splits"):
+        sizes = [n_student, pool_size, n_points - n_student - pool_size]
+        student, pool, test = disjoint_split(split.rng("split"), n_points, sizes)
+        pool = split.rng("teacher_order").permutation(pool)  # nested teachers: first k points of a random order
         evaluation = np.concatenate([student, test])
         features = sphere_features(images, mean=images[np.concatenate([student, pool])].mean(axis=0))
         kernel_pool = np.asarray(kernel_fn(features[pool]), float)
@@ -675,7 +635,7 @@ def real_data_records(
         for size in teacher_sizes:
             teacher = kernel_regression_teacher(
                 kernel_pool[:size, :size], kernel_evaluation_pool[:, :size], labels[pool[:size]],
-                logit_scale=teacher_logit_scale, ridge=teacher_ridge,
+                target_logit=teacher_target_logit, ridge=teacher_ridge,
             )  # fmt: skip
             teacher_train, teacher_test = teacher[:n_student], teacher[n_student:]
             _, columns = _student_columns(
@@ -685,68 +645,72 @@ def real_data_records(
             columns.update(cos_alpha=None, cos_alpha_slope=None, cos_alpha_slope_finite_difference=None)
             common = {
                 "dataset": dataset, "teacher_quality": float(size), "teacher_quality_name": "teacher_train_size",
-                "seed": int(seed), "n_train": int(n_student),
+                **split.record(), "n_train": int(n_student),
                 "teacher_error": classification_error(teacher_test, labels[test]),
             }  # fmt: skip
             records += _grid_records(common, rho_values, temperature_values, columns)
     return records
 
 
-def _groups(records: Sequence[dict], keys: Sequence[str]) -> dict[tuple, list[dict]]:
-    groups: dict[tuple, list[dict]] = {}
-    for record in records:
-        groups.setdefault(tuple(record[k] for k in keys), []).append(record)
-    return groups
+def _repetition_frame(records: Sequence[dict]) -> pd.DataFrame:
+    """The records as a DataFrame, with each row's paired margin: student error at ρ = 1 of the same configuration
+    and repetition minus its own (``margin``); ``cos_alpha`` as float (NaN without an oracle)."""
+    frame = pd.DataFrame(list(records))
+    if frame.empty:
+        raise ValueError("records must not be empty")
+    pair = CONFIGURATION + REPETITION
+    if frame.duplicated([*pair, "rho"]).any():
+        raise ValueError("records must hold exactly one row per (repetition, rho) in each (dataset, teacher, T) group")
+    soft = frame[frame.rho == 1.0].set_index(pair).student_error.rename("soft_student_error")
+    frame = frame.join(soft, on=pair)
+    if frame.soft_student_error.isna().any():
+        raise ValueError("rho_values must contain 1.0 (pure distillation) in every configuration and repetition")
+    return frame.assign(margin=frame.soft_student_error - frame.student_error, cos_alpha=frame.cos_alpha.astype(float))
 
 
-def _seed_by_rho(rows: Sequence[dict], field: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(rho_values (R,), values (S, R))`` from records of one (dataset, teacher, T) group."""
-    rho_values = np.array(sorted({r["rho"] for r in rows}))
-    seeds = sorted({r["seed"] for r in rows})
-    table = {(r["seed"], r["rho"]): r[field] for r in rows}
-    if len(table) != len(rows) or len(rows) != len(seeds) * rho_values.size:
-        raise ValueError("records must hold exactly one row per (seed, rho) in each (dataset, teacher, T) group")
-    return rho_values, np.array([[table[(s, rho)] for rho in rho_values] for s in seeds], float)
+def _best_rho_per_repetition(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean and standard error over repetitions of each repetition's best ρ (ties to the largest ρ), per configuration."""
+    descending = frame.sort_values("rho", ascending=False, kind="stable")  # idxmin keeps the first: the largest ρ
+    best = descending.loc[descending.groupby(CONFIGURATION + REPETITION, sort=False).student_error.idxmin()]
+    return seed_means(best, CONFIGURATION, ["rho"]).set_index(CONFIGURATION)
 
 
 def soft_ratio_table(records: Sequence[dict], *, significance: float = 2.0) -> list[dict]:
-    r"""I1 summary: one row per (dataset, teacher quality, T), over seeds (splits).
+    r"""I1 summary: one row per (dataset, teacher quality, T), over repetitions (seeds or splits).
 
-    Row fields: ``dataset``, ``teacher_quality``, ``temperature``, ``seeds``, ``teacher_error``,
-    ``hard_student_error`` (ρ = 0), ``soft_student_error`` (ρ = 1), ``best_student_error`` (minimum of the
-    seed-averaged curve), ``best_rho`` (its argmin, ties to larger ρ), ``best_rho_per_seed_mean``,
-    ``best_rho_per_seed_standard_error``, ``margin`` and ``margin_standard_error`` (paired over seeds:
-    error at ρ = 1 minus error at ``best_rho``), ``margin_significant`` (margin > ``significance`` × its
-    standard error), ``cos_alpha_soft`` and ``cos_alpha_best`` (seed means at ρ = 1 and at the ρ maximizing
-    the mean cos α; None without an oracle), ``best_cos_alpha_rho``.
+    Every mean over repetitions is :func:`kdwide.stats.seed_means`. Row fields: ``dataset``, ``teacher_quality``,
+    ``temperature``, ``repetitions``, ``teacher_error``, ``hard_student_error`` (ρ = 0), ``soft_student_error``
+    (ρ = 1), ``best_student_error`` (minimum of the mean curve over repetitions), ``best_rho`` (its argmin, ties to
+    larger ρ), ``best_rho_per_repetition_mean``, ``best_rho_per_repetition_standard_error``, ``margin`` and
+    ``margin_standard_error`` (paired within repetitions: error at ρ = 1 minus error at ``best_rho``),
+    ``margin_significant`` (margin > ``significance`` × its standard error), ``cos_alpha_soft`` and
+    ``cos_alpha_best`` (means at ρ = 1 and at the ρ maximizing the mean cos α; None without an oracle),
+    ``best_cos_alpha_rho``.
     """
+    frame = _repetition_frame(records)
+    curves = seed_means(frame, [*CONFIGURATION, "rho"], ["student_error", "teacher_error", "margin", "cos_alpha"])
+    best_per_repetition = _best_rho_per_repetition(frame)
     rows = []
-    for (dataset, quality, temperature), group in sorted(_groups(records, ("dataset", "teacher_quality", "temperature")).items()):
-        rho_values, errors = _seed_by_rho(group, "student_error")
-        summary = soft_ratio_summary(rho_values, errors)
-        mean_curve = errors.mean(axis=0)
-        row = {
-            "dataset": dataset, "teacher_quality": quality, "temperature": temperature, "seeds": errors.shape[0],
-            "teacher_error": float(np.mean([r["teacher_error"] for r in group])),
-            "hard_student_error": float(mean_curve[0]) if rho_values[0] == 0 else None,
-            "soft_student_error": float(mean_curve[-1]),
-            "best_student_error": float(mean_curve.min()),
-            "best_rho": summary.best_rho_of_mean,
-            "best_rho_per_seed_mean": summary.best_rho_mean,
-            "best_rho_per_seed_standard_error": summary.best_rho_standard_error,
-            "margin": summary.margin_paired_mean,
-            "margin_standard_error": summary.margin_paired_standard_error,
-            "margin_significant": bool(summary.margin_paired_mean > significance * summary.margin_paired_standard_error),
+    for configuration, curve in curves.groupby(CONFIGURATION, sort=True):
+        curve = curve.set_index("rho").sort_index()
+        best_rho = float(best_soft_ratio(curve.index.to_numpy(), curve.student_error_mean.to_numpy()))
+        best, soft = curve.loc[best_rho], curve.loc[1.0]
+        row = dict(zip(CONFIGURATION, configuration))
+        row.update({
+            "repetitions": int(soft["count"]), "teacher_error": float(soft.teacher_error_mean),
+            "hard_student_error": float(curve.student_error_mean.loc[0.0]) if 0.0 in curve.index else None,
+            "soft_student_error": float(soft.student_error_mean), "best_student_error": float(best.student_error_mean),
+            "best_rho": best_rho,
+            "best_rho_per_repetition_mean": float(best_per_repetition.loc[configuration, "rho_mean"]),
+            "best_rho_per_repetition_standard_error": float(best_per_repetition.loc[configuration, "rho_standard_error"]),
+            "margin": float(best.margin_mean), "margin_standard_error": float(best.margin_standard_error),
+            "margin_significant": bool(best.margin_mean > significance * best.margin_standard_error),
             "cos_alpha_soft": None, "cos_alpha_best": None, "best_cos_alpha_rho": None,
-        }  # fmt: skip
-        if all(r["cos_alpha"] is not None for r in group):
-            _, cosines = _seed_by_rho(group, "cos_alpha")
-            mean_cosine = cosines.mean(axis=0)
-            best = int(np.argmax(mean_cosine))
-            row.update(
-                cos_alpha_soft=float(mean_cosine[-1]), cos_alpha_best=float(mean_cosine[best]),
-                best_cos_alpha_rho=float(rho_values[best]),
-            )  # fmt: skip
+        })  # fmt: skip
+        if curve.cos_alpha_mean.notna().all():
+            best_cosine = curve.cos_alpha_mean.idxmax()
+            row.update(cos_alpha_soft=float(soft.cos_alpha_mean), cos_alpha_best=float(curve.cos_alpha_mean.max()),
+                       best_cos_alpha_rho=float(best_cosine))  # fmt: skip
         rows.append(row)
     return rows
 
@@ -761,37 +725,11 @@ PERFECT_SLOPE_TOLERANCE = 1e-9
 """I3: for a perfect teacher the slope must vanish: |slope| below this."""
 
 
-def claims(
-    records: Sequence[dict],
-    *,
-    significance: float = 2.0,
-    flat_tolerance: float = 0.0025,
-    slope_tolerance: float = SLOPE_RELATIVE_TOLERANCE,
-) -> dict[str, dict]:
-    r"""Claims I1–I3 computed from the records of :func:`synthetic_records` and :func:`real_data_records`.
-
-    - **I1** holds if, on every dataset and at every temperature, (a) some teacher that beats the hard-label
-      student (held-out error below the ρ = 0 student's) still has its best ρ below 1 with a margin above
-      ``significance`` standard errors, and (b) every perfect teacher (held-out error 0) is flat at ρ = 1:
-      its margin is at most ``flat_tolerance``.
-    - **I2** holds if, on every (teacher, T, seed) with teacher mistakes on the training set, the corrected
-      share is 0 at ρ = 1, 1 for every ρ < T/(T+1), non-increasing in ρ, and equal to the closed-form share
-      :math:`P[\rho < \rho^*]` of :func:`flip_soft_ratio`.
-    - **I3** holds if the closed-form slope of cos α at ρ = 1 equals the finite difference within relative
-      ``slope_tolerance`` wherever it is non-zero, vanishes (|slope| < :data:`PERFECT_SLOPE_TOLERANCE`) for perfect teachers, and is
-      positive in every configuration where the teacher makes more held-out mistakes than the hard-label
-      student.
-
-    Returns:
-      ``{"I1": claim, "I2": claim, "I3": claim}`` (:func:`kdwide.experiments.claim` entries).
-    """
-
-    table = soft_ratio_table(records, significance=significance)
-    claims = {}
-
-    # I1
+def _optimal_soft_ratio_claim(table: Sequence[dict], *, flat_tolerance: float) -> dict[str, Any]:
+    """I1 from :func:`soft_ratio_table`'s rows (rules in :func:`claims`)."""
     holds, evidence = True, []
-    for (dataset, temperature), rows in sorted(_groups(table, ("dataset", "temperature")).items()):
+    for (dataset, temperature), rows in pd.DataFrame(list(table)).groupby(["dataset", "temperature"], sort=True):
+        rows = rows.to_dict("records")
         usual = [r for r in rows if r["hard_student_error"] is not None and 0 < r["teacher_error"] < r["hard_student_error"]]
         winners = [r for r in usual if r["best_rho"] < 1 and r["margin_significant"]]
         perfect = [r for r in rows if r["teacher_error"] == 0]
@@ -809,27 +747,30 @@ def claims(
         if perfect:
             text += f"; perfect teacher margin {_percent(max(r['margin'] for r in perfect))} (flat: {flat})"
         evidence.append(text)
-    claims["I1"] = claim(holds, "; ".join(evidence))
+    return claim(holds, "; ".join(evidence))
 
-    # I2
-    shares = [r for r in records if r["corrected_share"] is not None]
-    configurations = _groups(shares, ("dataset", "teacher_quality", "temperature", "seed"))
-    ok = bool(configurations)
-    for (_, _, temperature, _), group in configurations.items():
-        group = sorted(group, key=lambda r: r["rho"])
-        values = np.array([r["corrected_share"] for r in group])
-        closed = np.array([r["corrected_share_closed_form"] for r in group])
-        rho = np.array([r["rho"] for r in group])
+
+def _local_correction_claim(records: Sequence[dict]) -> dict[str, Any]:
+    """I2 from the records' corrected shares (rules in :func:`claims`)."""
+    frame = pd.DataFrame(list(records))
+    shares = frame[frame.corrected_share.notna()]
+    configurations = shares.groupby(CONFIGURATION + REPETITION, sort=True)
+    ok = configurations.ngroups > 0
+    for _, group in configurations:
+        group = group.sort_values("rho")
+        values, closed = group.corrected_share.to_numpy(float), group.corrected_share_closed_form.to_numpy(float)
+        rho, temperature = group.rho.to_numpy(float), float(group.temperature.iloc[0])
         ok &= bool(np.all(np.diff(values) <= 0) and np.array_equal(values, closed))
         ok &= bool(np.all(values[rho < temperature / (temperature + 1)] == 1) and np.all(values[rho == 1] == 0))
-    claims["I2"] = claim(
+    return claim(
         ok,
-        f"{len(configurations)} (teacher, T, seed) configurations with teacher mistakes on the training set: corrected "
-        "share 0 at rho=1, 1 below T/(T+1), monotone in rho and equal to the closed-form flip ratio: "
-        f"{ok}",
+        f"{configurations.ngroups} (teacher, T, repetition) configurations with teacher mistakes on the training set: "
+        f"corrected share 0 at rho=1, 1 below T/(T+1), monotone in rho and equal to the closed-form flip ratio: {ok}",
     )
 
-    # I3
+
+def _cosine_slope_claim(records: Sequence[dict], *, slope_tolerance: float) -> dict[str, Any]:
+    """I3 from the records' slopes of cos α at ρ = 1 (rules in :func:`claims`)."""
     slopes = [r for r in records if r["cos_alpha_slope"] is not None and r["rho"] == 1.0]
     worse = [r for r in slopes if r["teacher_error"] > r["hard_student_error"]]
     nonzero = [r for r in slopes if r["teacher_error"] > 0]
@@ -843,7 +784,7 @@ def claims(
         bool(nonzero) and bool(worse) and max(relative) <= slope_tolerance and positive_worse
         and all(v < PERFECT_SLOPE_TOLERANCE for v in perfect_slopes)
     )  # fmt: skip
-    claims["I3"] = claim(
+    return claim(
         holds,
         f"max relative |closed form - finite difference| = {max(relative, default=float('nan')):.3g} over "
         f"{len(nonzero)} imperfect configurations; max |slope| for perfect teachers = "
@@ -851,6 +792,35 @@ def claims(
         f"/{len(worse)} configurations where the teacher errs more than the hard-label student, and in "
         f"{sum(r['cos_alpha_slope'] > 0 for r in better)}/{len(better)} where it errs less",
     )
-    return claims
 
 
+def claims(
+    records: Sequence[dict],
+    *,
+    significance: float = 2.0,
+    flat_tolerance: float = 0.0025,
+    slope_tolerance: float = SLOPE_RELATIVE_TOLERANCE,
+) -> dict[str, dict]:
+    r"""Claims I1–I3 computed from the records of :func:`synthetic_records` and :func:`real_data_records`.
+
+    - **I1** holds if, on every dataset and at every temperature, (a) some teacher that beats the hard-label
+      student (held-out error below the ρ = 0 student's) still has its best ρ below 1 with a margin above
+      ``significance`` standard errors, and (b) every perfect teacher (held-out error 0) is flat at ρ = 1:
+      its margin is at most ``flat_tolerance``.
+    - **I2** holds if, on every (teacher, T, repetition) with teacher mistakes on the training set, the corrected
+      share is 0 at ρ = 1, 1 for every ρ < T/(T+1), non-increasing in ρ, and equal to the closed-form share
+      :math:`P[\rho < \rho^*]` of :func:`flip_soft_ratio`.
+    - **I3** holds if the closed-form slope of cos α at ρ = 1 equals the finite difference within relative
+      ``slope_tolerance`` wherever it is non-zero, vanishes (|slope| < :data:`PERFECT_SLOPE_TOLERANCE`) for perfect
+      teachers, and is positive in every configuration where the teacher makes more held-out mistakes than the
+      hard-label student.
+
+    Returns:
+      ``{"I1": claim, "I2": claim, "I3": claim}`` (:func:`kdwide.experiments.claim` entries).
+    """
+    table = soft_ratio_table(records, significance=significance)
+    return {
+        "I1": _optimal_soft_ratio_claim(table, flat_tolerance=flat_tolerance),
+        "I2": _local_correction_claim(records),
+        "I3": _cosine_slope_claim(records, slope_tolerance=slope_tolerance),
+    }
