@@ -10,7 +10,8 @@ import pytest
 import kdwide  # noqa: F401  (float64)
 
 MODULES = ["kdwide.effective_logit", "kdwide.losses", "kdwide.kernels", "kdwide.networks", "kdwide.predict",
-           "kdwide.tasks", "kdwide.stats", "kdwide.metrics", "kdwide.experiments", "kdwide.experiments.discontinuity",
+           "kdwide.tasks", "kdwide.stats", "kdwide.metrics", "kdwide.experiments", "kdwide.experiments.discontinuity", "kdwide.experiments.task_difficulty",
+           "kdwide.experiments.landscape",
            "kdwide.reference", "kdwide_book.book", "kdwide_book.explorers", "kdwide_book.runner"]
 
 

@@ -3,31 +3,46 @@
 import numpy as np
 import pytest
 
+import kdwide  # noqa: F401  (float64)
+from kdwide.architecture import Architecture
 from kdwide.experiments import landscape
+from kdwide.linearized import factorize_kernel, weight_change_norm
+from kdwide.seeds import Streams
+from kdwide.tasks import perfect_teacher, sphere_inputs
 
-SETTINGS = dict(n_test=400, input_dim=4, n_anchors=12, teacher_logit_scale=3.0, depth=2, activation="relu", w_std=1.4, b_std=0.1)
+ARCHITECTURE = Architecture(depth=2, activation="relu", w_std=1.4, b_std=0.1)
+SETTINGS = dict(n_test=400, input_dim=4, n_anchors=12, teacher_rms_logit=3.0, architecture=ARCHITECTURE)
 
 
 def test_risk_landscape_has_one_record_per_point_and_pure_soft_labels_ignore_temperature():
+    repetitions = Streams(0).repetitions(2)
     records = landscape.risk_landscape_records(
-        seeds=[0, 1], rho_values=[0.0, 0.5, 1.0], temperature_values=[1.0, 4.0], n_train=48, **SETTINGS
+        repetitions=repetitions, rho_values=[0.0, 0.5, 1.0], temperature_values=[1.0, 4.0], n_train=48, **SETTINGS
     )
     assert len(records) == 2 * 3 * 2
+    assert {(r["seed"], r["repetition"]) for r in records} == {(0, 0), (0, 1)}
     rho, temperature, mean, error = landscape.landscape_table(records, "transfer_risk")
     np.testing.assert_array_equal(rho, [0.0, 0.5, 1.0])
     np.testing.assert_array_equal(temperature, [1.0, 4.0])
     assert mean[2, 0] == mean[2, 1] and mean[0, 0] == mean[0, 1]  # rho = 1 and rho = 0 do not depend on T
     assert np.all((0 <= mean) & (mean <= 1)) and np.all(error >= 0)
+    # the teacher of a repetition is the one a chapter builds with perfect_teacher(repetition, ...): at rho = 1 the
+    # student's weight change is that teacher's, fitted on the repetition's training inputs
+    teacher = perfect_teacher(repetitions[1], kernel_fn=ARCHITECTURE.kernel, input_dim=4, n_anchors=12, rms_logit=3.0)
+    x_train = sphere_inputs(repetitions[1].rng("inputs"), 48 + 400, 4)[:48]
+    expected = float(weight_change_norm(factorize_kernel(ARCHITECTURE.kernel(x_train)), teacher.logits(ARCHITECTURE.kernel, x_train)))
+    (soft,) = [r for r in records if r["repetition"] == 1 and r["rho"] == 1.0 and r["temperature"] == 1.0]
+    assert soft["weight_change_norm"] == pytest.approx(expected, rel=1e-8)
 
 
 def _rows(field, values):
     return [
-        {"seed": s, "rho": r, "temperature": t, "n_train": 8, field: values(r, t) + 0.001 * s}
-        for s in (0, 1) for r in (0.0, 0.5, 1.0) for t in (1.0, 2.0)
+        {"seed": 0, "repetition": k, "rho": r, "temperature": t, "n_train": 8, field: values(r, t) + 0.001 * k}
+        for k in (0, 1) for r in (0.0, 0.5, 1.0) for t in (1.0, 2.0)
     ]
 
 
-def test_table_averages_seeds_and_filters():
+def test_table_averages_repetitions_and_filters():
     rows = _rows("x", lambda r, t: r * t)
     _, _, mean, error = landscape.landscape_table(rows, "x", where={"n_train": 8})
     assert mean[1, 1] == pytest.approx(1.0005) and error[1, 1] == pytest.approx(0.0005)
@@ -35,6 +50,9 @@ def test_table_averages_seeds_and_filters():
         landscape.landscape_table(rows, "x", where={"n_train": 9})
     with pytest.raises(ValueError, match="value"):
         landscape.landscape_table(rows, "missing")
+    gap = [r for r in rows if not (r["rho"] == 0.5 and r["temperature"] == 2.0)]
+    _, _, mean, _ = landscape.landscape_table(gap, "x")
+    assert np.isnan(mean[1, 1]) and not np.isnan(mean[1, 0])  # a cell without records is NaN
 
 
 def test_claims_follow_the_records():

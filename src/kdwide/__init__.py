@@ -20,7 +20,7 @@ of the paper:
 - :mod:`kdwide.metrics`: measurements on logits and weight changes.
 - :mod:`kdwide.experiments.risk_bound`: Result 1, the transfer risk bound (R1–R5): oracle angle, p(β), hard-label limit.
 - :mod:`kdwide.data_inefficiency`: Result 2's metric (D1): closed-form one-sample weight change, I(n).
-- :mod:`kdwide.experiments.difficulty`: Result 2's experiments (D2, D3): frequency tasks, early-stopped teachers, ρ×T grid.
+- :mod:`kdwide.experiments.task_difficulty`: Result 2's experiments (D2, D3): frequency tasks, early-stopped teachers, ρ×T grid.
 - :mod:`kdwide.experiments.imperfect_teacher`: Result 3, imperfect teachers (I1–I3): flip ratio, slope of cos α, best ρ.
 - :mod:`kdwide.datasets`: real data (bundled digits; MNIST from local files), never downloaded.
 - :mod:`kdwide.experiments.landscape`: Results 1–3 over the ρ×T plane (chapter 6).

@@ -11,7 +11,7 @@ claims are decided, with each threshold a named module constant.
 - :mod:`~kdwide.experiments.discontinuity`: chapter 1, C1 (effective logits jump at label changes).
 - :mod:`~kdwide.experiments.linearization`: chapter 2, C2 (trained networks approach their linearization).
 - :mod:`~kdwide.experiments.risk_bound`: chapter 3, R2–R5 (transfer risk bound).
-- :mod:`~kdwide.experiments.difficulty`: chapter 4, D1–D3 (data inefficiency).
+- :mod:`~kdwide.experiments.task_difficulty`: chapter 4, D1–D3 (data inefficiency).
 - :mod:`~kdwide.experiments.imperfect_teacher`: chapter 5, I1–I3 (imperfect teachers).
 - :mod:`~kdwide.experiments.landscape`: chapter 6, R4, D3, I1 over the ρ×T plane.
 """

@@ -1,25 +1,25 @@
 r"""The ρ×T landscape: Results 1–3 over a whole grid of soft ratio and temperature (chapter 6).
 
-Every measurement here reuses one factorized kernel per task and seed for the whole grid
-(:mod:`kdwide.predict`). Records are tidy rows, one per (ρ, T, seed); :func:`landscape_table` averages them
-into the ρ×T matrix a heatmap shows.
+Every measurement here reuses one factorized kernel per task and repetition for the whole grid
+(:mod:`kdwide.predict`). Records are tidy rows, one per (ρ, T, repetition); :func:`landscape_table` arranges their
+means over repetitions (:func:`kdwide.stats.seed_means`) into the ρ×T matrix a heatmap shows.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from kdwide.architecture import Architecture
 from kdwide.experiments import claim
-from kdwide.kernels import analytic_ntk
 from kdwide.metrics import best_soft_ratio, transfer_risk
 from kdwide.predict import solve_grid
-from kdwide.stats import standard_error
-from kdwide.tasks import perfect_teacher, sphere_inputs, stream_seeds
+from kdwide.seeds import Streams
+from kdwide.stats import seed_means
+from kdwide.tasks import perfect_teacher, sphere_inputs
 from kdwide.validation import check_positive_int, check_positive_real
 
 __all__ = ["risk_landscape_records", "landscape_table", "claims"]
@@ -27,39 +27,39 @@ __all__ = ["risk_landscape_records", "landscape_table", "claims"]
 
 def risk_landscape_records(
     *,
-    seeds: Sequence[int],
-    rho_values: Sequence[float],
-    temperature_values: Sequence[float],
+    repetitions: Sequence[Streams],
+    architecture: Architecture,
+    teacher_rms_logit: float,
+    n_anchors: int,
+    input_dim: int,
     n_train: int,
     n_test: int,
-    input_dim: int,
-    n_anchors: int,
-    teacher_logit_scale: float,
-    depth: int,
-    activation: str,
-    w_std: float,
-    b_std: float,
+    rho_values: Sequence[float],
+    temperature_values: Sequence[float],
 ) -> list[dict[str, Any]]:
     r"""Transfer risk :math:`R = P_x[z_t z_s < 0]` of the converged student for every (ρ, T), perfect teacher.
 
-    Per seed: a perfect teacher (:func:`kdwide.tasks.perfect_teacher`, a centred kernel expansion in
-    the student's own random-feature space), ``n_train`` training and ``n_test`` test inputs uniform on
-    :math:`S^{d-1}`, the analytic NTK, and one :func:`kdwide.predict.solve_grid` for the whole grid. The
-    student starts from :math:`f(\cdot; w_0) = 0` (infinite-width mean predictor, as in chapter 3).
+    Per repetition (a :class:`kdwide.seeds.Streams`): its perfect teacher
+    ``perfect_teacher(repetition, kernel_fn=architecture.kernel, input_dim=input_dim, n_anchors=n_anchors,
+    rms_logit=teacher_rms_logit)`` (:func:`kdwide.tasks.perfect_teacher`, a centred kernel expansion in the student's
+    own random-feature space: a chapter that builds it so gets the same teacher), ``n_train`` training and ``n_test``
+    test inputs uniform on :math:`S^{d-1}` (stream ``"inputs"``), the analytic NTK, and one
+    :func:`kdwide.predict.solve_grid` for the whole grid. The student starts from :math:`f(\cdot; w_0) = 0`
+    (infinite-width mean predictor, as in chapter 3).
 
     Returns:
-      Records ``{"seed", "rho", "temperature", "n_train", "transfer_risk", "weight_change_norm"}``.
+      Records ``{"seed", "repetition", "rho", "temperature", "n_train", "transfer_risk", "weight_change_norm"}``.
     """
     check_positive_int(n_train, "n_train")
     check_positive_int(n_test, "n_test")
-    check_positive_real(teacher_logit_scale, "teacher_logit_scale")
-    kernel_fn = functools.partial(analytic_ntk, depth=depth, activation=activation, w_std=w_std, b_std=b_std)
+    check_positive_real(teacher_rms_logit, "teacher_rms_logit")
+    kernel_fn = architecture.kernel
     records = []
-    for seed in seeds:
+    for repetition in repetitions:
         teacher = perfect_teacher(
-            seed, kernel_fn=kernel_fn, input_dim=input_dim, n_anchors=n_anchors, logit_scale=teacher_logit_scale
+            repetition, kernel_fn=kernel_fn, input_dim=input_dim, n_anchors=n_anchors, rms_logit=teacher_rms_logit
         )
-        x = sphere_inputs(stream_seeds(seed, 4)[3], n_train + n_test, input_dim)  # streams 0-2: the teacher's
+        x = sphere_inputs(repetition.rng("inputs"), n_train + n_test, input_dim)
         z_teacher = teacher.logits(kernel_fn, x)
         y_hard = (z_teacher > 0).astype(int)
         solution = solve_grid(  # the two blocks it needs, not the (n_train + n_test)² kernel
@@ -73,7 +73,7 @@ def risk_landscape_records(
         for column, (rho, temperature) in enumerate(zip(solution.rho, solution.temperature)):
             records.append(
                 {
-                    "seed": int(seed),
+                    **repetition.record(),
                     "rho": float(rho),
                     "temperature": float(temperature),
                     "n_train": n_train,
@@ -87,33 +87,32 @@ def risk_landscape_records(
 def landscape_table(
     records: Sequence[Mapping[str, Any]], value: str, *, where: Mapping[str, Any] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Average ``value`` over seeds into a ρ×T matrix.
+    """The means over repetitions of ``value`` (:func:`kdwide.stats.seed_means`) as a ρ×T matrix.
 
     Args:
-      records: tidy rows with ``rho``, ``temperature`` and ``value`` (and ``seed``).
+      records: tidy rows with ``rho``, ``temperature`` and ``value`` (one per repetition and grid point).
       value: the field to average.
       where: keep only records whose fields equal these values (e.g. ``{"n_train": 256}``).
 
     Returns:
       ``(rho_values, temperature_values, mean, standard_error)``: sorted axes and ``(len(rho), len(T))``
-      matrices (NaN where a cell has no record; standard error NaN for a single seed).
+      matrices (NaN where a cell has no record; standard error NaN for a single repetition).
+
+    Example:
+      >>> rows = [dict(rho=r, temperature=1.0, risk=0.1 * r + 0.01 * k) for r in (0.0, 1.0) for k in (0, 1)]
+      >>> rho, temperature, mean, error = landscape_table(rows, "risk")
+      >>> rho.tolist(), mean.round(3).tolist(), error.round(3).tolist()
+      ([0.0, 1.0], [[0.005], [0.105]], [[0.005], [0.005]])
     """
     rows = [r for r in records if all(r.get(k) == v for k, v in (where or {}).items())]
     if not rows:
         raise ValueError(f"records: no record matches where={where!r}")
     if any(value not in r for r in rows):
         raise ValueError(f"value: field {value!r} is missing from some records")
-    rho_values = np.array(sorted({float(r["rho"]) for r in rows}))
-    temperature_values = np.array(sorted({float(r["temperature"]) for r in rows}))
-    mean = np.full((rho_values.size, temperature_values.size), np.nan)
-    error = np.full_like(mean, np.nan)
-    for i, rho in enumerate(rho_values):
-        for j, temperature in enumerate(temperature_values):
-            cell = [float(r[value]) for r in rows if r["rho"] == rho and r["temperature"] == temperature]
-            if cell:
-                mean[i, j] = np.mean(cell)
-                error[i, j] = standard_error(cell)
-    return rho_values, temperature_values, mean, error
+    means = seed_means(rows, ["rho", "temperature"], [value])
+    mean = means.pivot(index="rho", columns="temperature", values=f"{value}_mean").sort_index().sort_index(axis=1)
+    error = means.pivot(index="rho", columns="temperature", values=f"{value}_standard_error").reindex_like(mean)
+    return (mean.index.to_numpy(float), mean.columns.to_numpy(float), mean.to_numpy(float), error.to_numpy(float))
 
 
 def claims(
