@@ -610,13 +610,10 @@ def real_data_records(
     """
     from kdwide.datasets import disjoint_split, sphere_features  # noqa: PLC0415
 
-    images = np.asarray(images, float)
-    labels = np.asarray(labels)
+    images, labels = np.asarray(images, float), np.asarray(labels)
     check_hard_labels(labels, "labels")
-    rho_values = [float(r) for r in rho_values]
-    temperature_values = [float(t) for t in temperature_values]
-    pool_size = max(teacher_sizes)
-    n_points = images.shape[0]
+    rho_values, temperature_values = [float(r) for r in rho_values], [float(t) for t in temperature_values]
+    pool_size, n_points = max(teacher_sizes), images.shape[0]
     if labels.shape != (n_points,):
         raise ValueError(f"labels must have shape ({n_points},), got {labels.shape}")
     if n_student + pool_size >= n_points:
