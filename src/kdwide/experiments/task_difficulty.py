@@ -425,7 +425,7 @@ def early_stopping_records(
 
 
 def rank_correlations(records: Sequence[dict[str, Any]], *, knob: str, **where: Any) -> dict[int, tuple[float, float]]:
-    r"""Spearman rank correlation between ``knob`` and the data inefficiency, pooled over seeds, per ``n_train``.
+    r"""Spearman rank correlation between ``knob`` and the data inefficiency, pooled over repetitions, per ``n_train``.
 
     Args:
       records: tidy records (this module's).
@@ -458,7 +458,7 @@ def rank_correlations(records: Sequence[dict[str, Any]], *, knob: str, **where: 
 def _correlation_claim(correlations: dict[int, tuple[float, float]], sign: int, what: str, significance: float):
     holds = all(sign * s > 0 and p < significance for s, p in correlations.values())
     listed = ", ".join(f"n={n}: {s:+.3f} (p={p:.2g})" for n, (s, p) in correlations.items())
-    return claim(holds, f"Spearman({what}, I(n)) pooled over seeds: {listed}")
+    return claim(holds, f"Spearman({what}, I(n)) pooled over repetitions: {listed}")
 
 
 def _difficulty_claim(records: Sequence[dict[str, Any]], *, rho: float, significance: float = 0.05) -> dict[str, Any]:
@@ -486,7 +486,7 @@ def _soft_ratio_claim(records: Sequence[dict[str, Any]], *, significance: float 
     s, p = correlations[worst]
     return claim(
         holds,
-        f"Spearman(rho, I(n)) pooled over seeds, over {len(correlations)} (T, n) cells: "
+        f"Spearman(rho, I(n)) pooled over repetitions, over {len(correlations)} (T, n) cells: "
         f"largest {s:+.3f} (p={p:.2g}) at T={worst[0]:g}, n={worst[1]}",
     )
 
@@ -536,7 +536,7 @@ def claims(
                           f"frequency-{frequency} task")
     else:
         d1 = claim(closed_form_ok and final[1.0] < EFFICIENT_SOFT and final[0.0] > INEFFICIENT_HARD,
-                   f"closed form = full solves: {closed_form_ok} (relative difference {closed_form.relative_error:.2g}); "
+                   f"closed form = full solves: {closed_form_ok}; "
                    f"frequency {frequency}, n={n_max}: I = {final[1.0]:.3g} at rho=1, {final[0.0]:.3g} for hard labels")
     early = _early_stopping_claim(records, rho=rho, significance=SIGNIFICANCE)
     ratio = _soft_ratio_claim(records, significance=SIGNIFICANCE)
