@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from kdwide import datasets
+from kdwide.seeds import Streams
 
 
 @pytest.fixture
@@ -110,14 +111,19 @@ def test_binary_labels_sphere_features_split_and_subsample():
     )
     with pytest.raises(ValueError, match="zero"):
         datasets.sphere_features(np.ones((3, 4)))
-    parts = datasets.disjoint_split(0, 20, [5, 7, 3])
+    streams = Streams(0)
+    parts = datasets.disjoint_split(streams.rng("split"), 20, [5, 7, 3])
     assert [p.size for p in parts] == [5, 7, 3]
     assert np.unique(np.concatenate(parts)).size == 15
-    np.testing.assert_array_equal(parts[1], datasets.disjoint_split(0, 20, [5, 7, 3])[1])
+    np.testing.assert_array_equal(parts[1], datasets.disjoint_split(Streams(0).rng("split"), 20, [5, 7, 3])[1])
     with pytest.raises(ValueError, match="n_points"):
-        datasets.disjoint_split(0, 10, [6, 6])
-    sub_images, sub_labels = datasets.subsample(0, images, np.arange(6), 4)
+        datasets.disjoint_split(streams.rng("split"), 10, [6, 6])
+    with pytest.raises(ValueError, match="rng"):
+        datasets.disjoint_split(0, 20, [5, 7, 3])
+    sub_images, sub_labels = datasets.subsample(streams.rng("subsample"), images, np.arange(6), 4)
     assert sub_images.shape == (4, 4)
     np.testing.assert_array_equal(sub_images, images[sub_labels])
     with pytest.raises(ValueError, match="n_points"):
-        datasets.subsample(0, images, np.arange(6), 7)
+        datasets.subsample(streams.rng("subsample"), images, np.arange(6), 7)
+    with pytest.raises(ValueError, match="rng"):
+        datasets.subsample(0, images, np.arange(6), 4)
