@@ -37,7 +37,7 @@ PAPERMILL_ARGS ?=
 HTML_CHECK     := _build/check/_build/html
 
 .PHONY: setup mathjax test test-pinned unit nbval book-check browser device-check setup-current lock-current \
-        test-current bench bench-current gpu-wheels book paper assignments grade assignments-check clean
+        test-current bench bench-current gpu-wheels book paper assignments grade assignments-check robustness clean
 
 setup: $(STAMP) $(MATHJAX)
 
@@ -185,3 +185,12 @@ assignments-check: setup
 
 clean:
 	rm -rf _build
+
+## make robustness: every chapter at 20 seeds that no chapter uses by default (kdwide sweep, resumable: rerun after an
+## interruption), then book/data/robustness_claims.csv (each claim's hold rate, 95% Wilson interval) and
+## robustness_runs.csv (every run's verdict and evidence), which the appendix "How robust are the claims?" reads.
+ROBUSTNESS_OUT  ?= runs/robustness
+ROBUSTNESS_JOBS ?= 2
+robustness: setup
+	$(BIN)/python -m kdwide_book.robustness run --out $(ROBUSTNESS_OUT) --jobs $(ROBUSTNESS_JOBS)
+	$(BIN)/python -m kdwide_book.robustness collect --out $(ROBUSTNESS_OUT) --to book/data
