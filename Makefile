@@ -91,6 +91,10 @@ test: test-pinned test-current
 test-pinned: setup unit nbval book-check browser
 	$(MAKE) device-check DEVICE_SCALE=small
 
+## CURRENT_SEED: the seed of every chapter in the current leg: not the default (0) that the committed outputs use, so a
+## check tuned to the default draw fails in CI; fixed, so CI stays reproducible (make robustness covers 20 more seeds)
+CURRENT_SEED ?= 2718
+
 ## make test-current: the current environment's leg: unit tests (reference tests skip, saying why), every chapter
 ## executed (papermill-style parameters) with every claim required to hold (no nbval: XLA versions differ in the last bits),
 ## and the device check on the CPU
@@ -98,7 +102,8 @@ test-current: setup-current
 	$(CURRENT_BIN)/python -c "import jax, sys; print(f'current environment: python {sys.version.split()[0]}, jax {jax.__version__}')"
 	$(CURRENT_BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py
 	rm -rf _build/current
-	$(CURRENT_BIN)/python -m kdwide_book.book run --profile ci --out _build/current --require-claims
+	$(CURRENT_BIN)/python -m kdwide_book.book run --profile ci --out _build/current --require-claims \
+	  --papermill-args "-p seed $(CURRENT_SEED)"
 	$(CURRENT_BIN)/python -m kdwide.device_check --scale small
 
 ## make device-check: paper-scale kernels on the default JAX device against stored float64 CPU values
