@@ -27,7 +27,8 @@ from kdwide.stats import wilson_interval
 from kdwide_book.book import chapter_notebooks
 from kdwide_book.results import atomic_write, read_results
 
-__all__ = ["ROBUSTNESS_SEEDS", "claim_table", "collect", "main", "run", "run_table"]
+__all__ = ["ROBUSTNESS_SEEDS", "TARGET_HOLD_RATE", "claim_table", "collect", "failed_runs", "hold_rate_figure", "main",
+           "run", "run_table"]
 
 ROBUSTNESS_SEEDS = "1000-1019"
 """The seeds of ``make robustness`` (``kdwide sweep --seeds`` syntax): 20 seeds that no chapter uses by default."""
@@ -78,6 +79,23 @@ def claim_table(runs: pd.DataFrame) -> pd.DataFrame:
         rows.append({"chapter": chapter, "claim": claim_id, "runs": total, "holds": held, "hold_rate": held / total,
                      "interval_low": low, "interval_high": high, "below_target": held / total < TARGET_HOLD_RATE})
     return pd.DataFrame(rows)
+
+
+def failed_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs in which a claim did not hold, with their evidence (empty when every claim held everywhere)."""
+    return runs[~runs.holds.astype(bool)].reset_index(drop=True)[["chapter", "claim", "seed", "evidence"]]
+
+
+def hold_rate_figure(claims: pd.DataFrame, ax) -> None:
+    """Each claim's hold rate (dot) with its 95% Wilson interval (bar) on ``ax``, the target as a dashed line."""
+    labels = [f"{row.claim} ({row.chapter[:2]})" for row in claims.itertuples()]
+    positions = range(len(claims))
+    ax.errorbar(list(positions), claims.hold_rate, yerr=[claims.hold_rate - claims.interval_low,
+                claims.interval_high - claims.hold_rate], fmt="o", capsize=3, color="C0")
+    ax.axhline(TARGET_HOLD_RATE, color="C3", ls="--", lw=1, label=f"target {TARGET_HOLD_RATE:.0%}")
+    ax.set_xticks(list(positions), labels, rotation=60, ha="right", fontsize=8)
+    ax.set(ylim=(0, 1.05), ylabel="share of seeds where the claim holds")
+    ax.legend(fontsize=8, loc="lower left")
 
 
 def _csv(frame: pd.DataFrame) -> str:
