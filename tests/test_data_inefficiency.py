@@ -23,7 +23,7 @@ def _kernel(x1, x2=None):
 
 
 def _setting(seed=0, n=30, m=7, k=3):
-    x = sphere_inputs(seed, n + m, 3)
+    x = sphere_inputs(np.random.default_rng(seed), n + m, 3)
     kernel = _kernel(x)
     delta = np.random.default_rng(seed).standard_normal((n + m, k))
     return kernel, delta, n
@@ -99,10 +99,10 @@ def test_scale_free_and_constant_targets_give_the_same_inefficiency():
 def test_target_in_the_span_of_the_anchor_features_has_zero_inefficiency_once_anchors_are_seen():
     """Teacher = kernel expansion over m anchors, ρ = 1; the anchors come first in the training sequence."""
     m, extra, candidates = 12, 40, 200
-    anchors = sphere_inputs(10, m, 3)
-    others = sphere_inputs(11, extra + candidates, 3)
+    anchors = sphere_inputs(np.random.default_rng(10), m, 3)
+    others = sphere_inputs(np.random.default_rng(11), extra + candidates, 3)
     x = np.concatenate([anchors, others])
-    coefficients = centred_coefficients(12, anchors)
+    coefficients = centred_coefficients(np.random.default_rng(12), anchors)
     z_teacher = kernel_expansion_logits(_kernel, x, anchors, coefficients)
     targets = grid_targets(z_teacher, (z_teacher > 0).astype(int), rho=1.0, temperature=1.0)
     n_values = [4, 8, 11, 12, 20, 52]

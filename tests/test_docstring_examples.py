@@ -10,9 +10,10 @@ import pytest
 import kdwide  # noqa: F401  (float64)
 
 MODULES = ["kdwide.effective_logit", "kdwide.losses", "kdwide.kernels", "kdwide.networks", "kdwide.predict",
-           "kdwide.tasks", "kdwide.stats", "kdwide.metrics", "kdwide.experiments", "kdwide.experiments.discontinuity", "kdwide.experiments.task_difficulty",
-           "kdwide.experiments.landscape",
-           "kdwide.reference", "kdwide_book.book", "kdwide_book.explorers", "kdwide_book.runner"]
+           "kdwide.tasks", "kdwide.stats", "kdwide.metrics", "kdwide.experiments", "kdwide.experiments.discontinuity",
+           "kdwide.reference", "kdwide.seeds", "kdwide.architecture", "kdwide.experiments.linearization",
+           "kdwide.experiments.task_difficulty", "kdwide.experiments.landscape", "kdwide_book.tables", "kdwide_book.plots",
+           "kdwide_book.robustness", "kdwide_book.book", "kdwide_book.explorers", "kdwide_book.runner"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -57,23 +57,24 @@ def test_to_jsonable_handles_nested_arrays():
 # --- the one rule table and the setup call ------------------------------------------------------------------------
 
 CHAPTER_3 = dict(seed=0, n_seeds=None, n_values=[8, 16], rho_values=[1.0, 0.0], input_dims=[2, 3], remove_linear=True,
-                 input_dim=3, n_anchors=20, teacher_logit_scale=3.0, finite_width_n_train=64, profile="ci",
+                 input_dim=3, n_anchors=20, teacher_rms_logit=3.0, finite_width_n_train=64, profile="ci",
                  results_path=None)
 PROFILES_3 = {"ci": {"n_seeds": 2}, "paper": {"n_seeds": 10}}
 
 
-def test_setup_fills_the_profile_derives_seeds_and_writes_back():
+def test_setup_fills_the_profile_and_writes_back_only_parameters():
     namespace = dict(CHAPTER_3, plt="a module", helper=3)
     parameters = setup_chapter(namespace, chapter="03_risk_bound", profiles=PROFILES_3)
     assert list(parameters) == list(CHAPTER_3) and parameters["n_seeds"] == 2
-    assert namespace["n_seeds"] == 2 and namespace["seeds"] == [0, 1] and namespace["helper"] == 3
+    assert namespace["n_seeds"] == 2 and namespace["helper"] == 3
+    assert "seeds" not in namespace  # repetitions come from Streams(seed).repetitions(n_seeds), in the chapter
     paper = setup_chapter(dict(CHAPTER_3, profile="paper", seed=5), chapter="03_risk_bound", profiles=PROFILES_3)
     assert paper["n_seeds"] == 10
 
 
 @pytest.mark.parametrize(("name", "value"), [
     ("rho_values", [1.0, 0.5]), ("n_values", [16, 8]), ("input_dims", [1]), ("n_anchors", 4),
-    ("teacher_logit_scale", -1.0), ("remove_linear", "yes"), ("finite_width_n_train", 0), ("n_seeds", 0),
+    ("teacher_rms_logit", -1.0), ("remove_linear", "yes"), ("finite_width_n_train", 0), ("n_seeds", 0),
     ("seed", -1), ("profile", "gpu"),
 ])
 def test_setup_names_the_bad_parameter(name, value):
@@ -83,7 +84,7 @@ def test_setup_names_the_bad_parameter(name, value):
 
 @pytest.mark.parametrize(("name", "value"), [
     ("frequencies", []), ("stopping_times", [0.0]), ("n_candidates", 0), ("n_teacher", 1.5), ("frequency", -1),
-    ("teacher_scale", float("inf")), ("corruption_scales", [-1.0]), ("teacher_sizes", [0]), ("n_student", 0),
+    ("teacher_peak_logit", float("inf")), ("teacher_target_logit", 0.0), ("corruption_scales", [-1.0]), ("teacher_sizes", [0]), ("n_student", 0),
     ("significance", float("nan")), ("flat_tolerance", -0.1), ("dataset", "cifar"), ("positive_classes", [10]),
 ])
 def test_every_chapter_parameter_has_a_rule(name, value):

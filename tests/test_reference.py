@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from test_kernels import ARCHITECTURES, _inputs  # the same architectures and inputs as the kernel tests
 
+from kdwide.architecture import Architecture
+from kdwide.seeds import Streams
 import kdwide  # noqa: F401  (float64)
 from kdwide import reference
 from kdwide.kernels import analytic_nngp, analytic_ntk, empirical_ntk
@@ -67,7 +69,8 @@ def test_empirical_ntk_matches_neural_tangents_jacobian_contraction(architecture
 
 @needs_neural_tangents
 def test_agreement_summary_agrees_and_records_the_version():
-    result = reference.agreement_with_neural_tangents(_inputs(10), depth=2, width=32, w_std=1.4, b_std=0.1)
+    result = reference.agreement_with_neural_tangents(
+        _inputs(10), architecture=Architecture(depth=2, activation="relu", w_std=1.4, b_std=0.1), width=32, streams=Streams(0))
     assert result.unavailable_reason is None and result.neural_tangents_version
     assert result.same_parameters and result.agrees
     assert set(result.relative_differences) == {"outputs", "analytic_ntk", "analytic_nngp", "empirical_ntk"}
@@ -89,7 +92,8 @@ def test_agreement_without_neural_tangents_says_why(monkeypatch):
         raise ImportError("neural-tangents is not installed (test)")
 
     monkeypatch.setattr(reference, "import_neural_tangents", unavailable)
-    result = reference.agreement_with_neural_tangents(_inputs(4), depth=1, width=8, w_std=1.0, b_std=0.1)
+    result = reference.agreement_with_neural_tangents(
+        _inputs(4), architecture=Architecture(depth=1, activation="relu", w_std=1.0, b_std=0.1), width=8, streams=Streams(0))
     assert not result.agrees and result.unavailable_reason == "neural-tangents is not installed (test)"
     assert result.relative_differences == {}
 

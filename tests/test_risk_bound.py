@@ -5,7 +5,6 @@ binomial standard errors of both estimates (``claim_r2``'s rule). On one sample 
 that is checked exactly.
 """
 
-import functools
 
 import jax
 import numpy as np
@@ -17,20 +16,21 @@ from kdwide import linearized as lin
 from kdwide import stats, tasks
 from kdwide.effective_logit import effective_logit
 from kdwide.experiments import risk_bound as rb
-from kdwide.kernels import analytic_ntk, analytic_ntk_diagonal
 from kdwide.networks import fully_connected_network, random_features
 from kdwide.predict import grid_targets
+from kdwide.architecture import Architecture
+from kdwide.seeds import Streams
 from kdwide.tasks import centred_coefficients, sphere_inputs
 
-ARCHITECTURE = dict(depth=1, activation="relu", w_std=1.0, b_std=0.1)
-KERNEL = functools.partial(analytic_ntk, **ARCHITECTURE)
-DIAGONAL = functools.partial(analytic_ntk_diagonal, **ARCHITECTURE)
+ARCHITECTURE = Architecture(depth=1, activation="relu", w_std=1.0, b_std=0.1)
+KERNEL = ARCHITECTURE.kernel
+DIAGONAL = ARCHITECTURE.kernel_diagonal
 
 
 def _task(seed, *, input_dim=3, n_train=128, n_test=2000, n_extra=3000):
     """Teacher, inputs and teacher logits, with the array shapes of ``SWEEP_SETTINGS`` (compiled kernels are reused)."""
-    teacher = tasks.perfect_teacher(seed, kernel_fn=KERNEL, input_dim=input_dim, n_anchors=12, logit_scale=3.0)
-    x = sphere_inputs(seed + 100, n_train + n_test + n_extra, input_dim)
+    teacher = tasks.perfect_teacher(Streams(seed), kernel_fn=KERNEL, input_dim=input_dim, n_anchors=12, rms_logit=3.0)
+    x = sphere_inputs(Streams(seed).rng("inputs"), n_train + n_test + n_extra, input_dim)
     z = teacher.logits(KERNEL, x)
     return teacher, x[:n_train], x[n_train : n_train + n_test], z[:n_train], z[n_train : n_train + n_test]
 
@@ -39,17 +39,24 @@ def _task(seed, *, input_dim=3, n_train=128, n_test=2000, n_extra=3000):
 
 
 def test_perfect_teacher_is_centred_scaled_and_its_norm_is_the_rkhs_norm():
-    teacher = tasks.perfect_teacher(0, kernel_fn=KERNEL, input_dim=3, n_anchors=10, logit_scale=2.5)
+    teacher = tasks.perfect_teacher(Streams(0), kernel_fn=KERNEL, input_dim=3, n_anchors=10, rms_logit=2.5)
     assert abs(teacher.coefficients.sum()) < 1e-12
     np.testing.assert_allclose(teacher.coefficients @ teacher.anchors, 0, atol=1e-12)
-    x = sphere_inputs(7, 20000, 3)
+    x = sphere_inputs(Streams(7).rng("test"), 20000, 3)
     assert np.sqrt(np.mean(teacher.logits(KERNEL, x) ** 2)) == pytest.approx(2.5, rel=0.05)
     kernel = np.asarray(KERNEL(teacher.anchors))
     assert teacher.oracle_norm == pytest.approx(np.sqrt(teacher.coefficients @ kernel @ teacher.coefficients), rel=1e-12)
-    with pytest.raises(ValueError, match="logit_scale"):
-        tasks.perfect_teacher(0, kernel_fn=KERNEL, input_dim=3, n_anchors=10, logit_scale=0.0)
-    with pytest.raises(ValueError, match="seed"):
-        tasks.perfect_teacher(-1, kernel_fn=KERNEL, input_dim=3, n_anchors=10, logit_scale=1.0)
+    calibration = sphere_inputs(Streams(8).rng("test"), 500, 3)
+    peaked = tasks.perfect_teacher(Streams(0), kernel_fn=KERNEL, input_dim=3, n_anchors=10, peak_logit=4.0,
+                                   calibration=calibration)
+    assert np.abs(peaked.logits(KERNEL, calibration)).max() == pytest.approx(4.0, rel=1e-12)
+    np.testing.assert_allclose(peaked.anchors, teacher.anchors)  # the same streams: the same anchors
+    with pytest.raises(ValueError, match="rms_logit"):
+        tasks.perfect_teacher(Streams(0), kernel_fn=KERNEL, input_dim=3, n_anchors=10, rms_logit=0.0)
+    with pytest.raises(ValueError, match="exactly one"):
+        tasks.perfect_teacher(Streams(0), kernel_fn=KERNEL, input_dim=3, n_anchors=10, rms_logit=1.0, peak_logit=1.0)
+    with pytest.raises(ValueError, match="streams"):
+        tasks.perfect_teacher(0, kernel_fn=KERNEL, input_dim=3, n_anchors=10, rms_logit=1.0)
 
 
 def test_feature_angles_equal_explicit_vector_angles():
@@ -93,13 +100,13 @@ WIDTH, N_ANCHORS_FINITE, N_TRAIN_FINITE, N_TEST_FINITE = 24, 6, 12, 30
 def _finite_width_problem(seed):
     """A small network, its explicit features on anchors, training and test inputs (one Jacobian call: one compile)."""
     init_fn, apply_fn, _ = fully_connected_network(depth=1, width=WIDTH, activation="relu", w_std=1.3, b_std=0.2)
-    _, params = init_fn(jax.random.PRNGKey(seed), (-1, 3))
+    _, params = init_fn(Streams(seed).key("network"), (-1, 3))
     params = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params)
-    inputs = sphere_inputs(seed + 1, N_ANCHORS_FINITE + N_TRAIN_FINITE + N_TEST_FINITE, 3)
+    inputs = sphere_inputs(Streams(seed).rng("inputs"), N_ANCHORS_FINITE + N_TRAIN_FINITE + N_TEST_FINITE, 3)
     split = np.cumsum([N_ANCHORS_FINITE, N_TRAIN_FINITE])
     phi_anchor, phi_train, phi_test = np.split(random_features(apply_fn, params, inputs), split)
     initial_anchor, initial_train, initial_test = np.split(np.asarray(apply_fn(params, inputs))[:, 0], split)
-    coefficients = 3.0 * centred_coefficients(seed + 4, inputs[:N_ANCHORS_FINITE])
+    coefficients = 3.0 * centred_coefficients(Streams(seed).rng("coefficients"), inputs[:N_ANCHORS_FINITE])
     return dict(apply_fn=apply_fn, params=params, inputs=inputs, c=coefficients, phi_anchor=phi_anchor,
                 phi_train=phi_train, phi_test=phi_test, initial_anchor=initial_anchor, initial_train=initial_train,
                 initial_test=initial_test)
@@ -185,7 +192,7 @@ def test_bound_holds_point_by_point_on_one_sample(seed, input_dim):
         assert wrong.mean() <= bound
 
 
-SWEEP_SETTINGS = dict(kernel_fn=KERNEL, kernel_diagonal_fn=DIAGONAL, n_anchors=12, teacher_logit_scale=3.0,
+SWEEP_SETTINGS = dict(architecture=ARCHITECTURE, n_anchors=12, teacher_rms_logit=3.0,
                       n_values=[8, 32, 128], rho_values=[1.0, 0.5, 0.0], temperature=1.0, n_test=2000,
                       n_angle_samples=3000)
 
@@ -193,7 +200,7 @@ SWEEP_SETTINGS = dict(kernel_fn=KERNEL, kernel_diagonal_fn=DIAGONAL, n_anchors=1
 @pytest.fixture(scope="module")
 def sweeps():
     """Random small configurations: (seed, input dimension) pairs, each a full Result-1 sweep."""
-    return [rb.transfer_risk_sweep(seed, input_dim=d, **SWEEP_SETTINGS) for seed, d in [(0, 2), (1, 3), (2, 5)]]
+    return [rb.transfer_risk_sweep(Streams(seed), input_dim=d, **SWEEP_SETTINGS) for seed, d in [(0, 2), (1, 3), (2, 5)]]
 
 
 def test_bound_holds_with_independent_samples_within_monte_carlo_error(sweeps):
@@ -314,9 +321,11 @@ def test_random_features_are_the_derivative_of_the_network():
 
 
 def test_finite_width_check_agrees_both_ways():
-    check = rb.finite_width_check(0, width=WIDTH, depth=1, activation="relu", w_std=1.3, b_std=0.2, input_dim=3,
-                                  n_anchors=N_ANCHORS_FINITE, n_train=N_TRAIN_FINITE + N_TEST_FINITE,
-                                  rho_values=[1.0, 0.5, 0.0], temperature=1.0, teacher_logit_scale=3.0)
+    # Streams(3): 121 features of a 24-wide network on 42 inputs can be rank-deficient for some draws (Streams(0)
+    # gives rank 41, and the kernel algebra then refuses the singular kernel by name, as it should)
+    check = rb.finite_width_check(Streams(3), width=WIDTH, architecture=Architecture(depth=1, activation="relu", w_std=1.3,
+                                  b_std=0.2), input_dim=3, n_anchors=N_ANCHORS_FINITE, n_train=N_TRAIN_FINITE + N_TEST_FINITE,
+                                  rho_values=[1.0, 0.5, 0.0], temperature=1.0, teacher_rms_logit=3.0)
     np.testing.assert_allclose(check.alpha_kernel, check.alpha_weights, rtol=1e-8)
     np.testing.assert_allclose(check.alpha_kernel_readout, check.alpha_weights_readout, rtol=1e-8)
     assert check.n_parameters == 3 * WIDTH + WIDTH + WIDTH + 1
@@ -339,8 +348,22 @@ def test_transfer_risk_sweep_records_and_claims(sweeps):
     assert soft[-1]["alpha_n"] < soft[0]["alpha_n"]  # R3: the pure-soft angle shrinks with n
     verdict = rb._claim_r4(result.records)
     assert verdict["holds"], verdict["evidence"]
-    again = rb.transfer_risk_sweep(1, input_dim=3, **SWEEP_SETTINGS)
+    again = rb.transfer_risk_sweep(Streams(1), input_dim=3, **SWEEP_SETTINGS)
     assert repr(again.records) == repr(result.records)  # explicit seeds: repeatable (repr: NaN == NaN)
+
+
+def test_chapter_3_teacher_is_the_sweeps_teacher():
+    # Chapter 3 builds `teacher` for its first repetition with perfect_teacher and sweeps every repetition with
+    # transfer_risk_sweep: the same streams must give the same teacher in both (one seed contract).
+    repetition = Streams(11).repetitions(2)[0]
+    notebook_teacher = tasks.perfect_teacher(repetition, kernel_fn=KERNEL, input_dim=3, n_anchors=12, rms_logit=3.0)
+    sweep = rb.transfer_risk_sweep(repetition, input_dim=3, **SWEEP_SETTINGS)
+    np.testing.assert_array_equal(notebook_teacher.anchors, sweep.teacher.anchors)
+    np.testing.assert_array_equal(notebook_teacher.coefficients, sweep.teacher.coefficients)
+    assert notebook_teacher.oracle_norm == sweep.oracle_norm
+    other = tasks.perfect_teacher(Streams(11).repetition(1), kernel_fn=KERNEL, input_dim=3, n_anchors=12, rms_logit=3.0)
+    assert not np.allclose(other.coefficients, sweep.teacher.coefficients)  # another repetition, another teacher
+    assert {(r["seed"], r["repetition"]) for r in sweep.records} == {(11, 0)}
 
 
 def test_claims_fail_when_the_data_say_otherwise():
@@ -357,13 +380,11 @@ def test_claims_fail_when_the_data_say_otherwise():
     assert not rb._claim_r2(records)["holds"]
 
 
-def test_loglog_slope_and_seed_summary():
+def test_loglog_slope():
     n = np.array([10.0, 100.0, 1000.0])
     assert stats.loglog_slope(n, 3 * n**-0.7) == pytest.approx(-0.7)
     with pytest.raises(ValueError, match="> 0"):
         stats.loglog_slope(n, [1.0, 0.0, 1.0])
-    summary = stats.seed_summary([dict(rho=1.0, n_train=5, x=1.0), dict(rho=1.0, n_train=5, x=3.0)], "x")
-    assert summary[(1.0, 5)] == dict(mean=2.0, min=1.0, max=3.0, count=2)
 
 
 def test_fitted_slopes_skip_zero_means_and_claims_r3_r5(sweeps):

@@ -11,10 +11,12 @@ import pytest
 
 import kdwide  # noqa: F401  (float64)
 from kdwide.effective_logit import effective_logit
-from kdwide.experiments.linearization import linearization_records
+from kdwide.architecture import Architecture
+from kdwide.experiments.linearization import LinearizationTask, linearization_records
 from kdwide.kernels import empirical_ntk
 from kdwide.losses import kd_loss
 from kdwide.networks import fully_connected_network
+from kdwide.seeds import Streams
 from kdwide.training import (
     _progress_enabled,
     loss_curvature_bound,
@@ -77,10 +79,11 @@ def test_wider_students_follow_the_linearized_prediction_more_closely():
     """C2 in miniature: trained test logits approach both linearized predictions as width grows."""
     x, z_teacher, y_hard = _task(n=8)
     x_test = _task(n=16, seed=1)[0]
+    task = LinearizationTask(x, x_test, z_teacher, y_hard, np.zeros(len(x_test)))
     by_width = {
         width: linearization_records(
-            x_train=x, x_test=x_test, z_teacher=z_teacher, y_hard=y_hard, width=width, depth=1, seed=0,
-            rho_values=[1.0, 0.5], temperature_values=[2.0], tolerance=1e-7, **HYPER,
+            task, streams=Streams(0), architecture=Architecture(depth=1, **HYPER), width=width,
+            rho_values=[1.0, 0.5], temperature_values=[2.0], tolerance=1e-7,
         )
         for width in (16, 1024)
     }
@@ -171,6 +174,7 @@ def test_linearization_records_refuse_rho_zero_by_name_before_any_kernel():
     x = np.zeros((3, 2))
     with pytest.raises(ValueError, match=r"rho_values must lie in \(0, 1\] for training"):
         linearization_records(
-            x_train=x, x_test=x, z_teacher=np.ones(3), y_hard=np.ones(3, int), width=8, depth=1, activation="relu",
-            w_std=1.0, b_std=0.0, seed=0, rho_values=[0.0, 1.0], temperature_values=[1.0],
+            LinearizationTask(x, x, np.ones(3), np.ones(3, int), np.ones(3)), streams=Streams(0),
+            architecture=Architecture(depth=1, activation="relu", w_std=1.0, b_std=0.0), width=8,
+            rho_values=[0.0, 1.0], temperature_values=[1.0],
         )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kdwide.kernels import analytic_nngp, analytic_ntk, analytic_ntk_diagonal
+from kdwide.kernels import analytic_nngp, analytic_ntk, analytic_ntk_diagonal, empirical_ntk
 from kdwide.networks import fully_connected_network
 from kdwide.validation import check_architecture
 
@@ -72,6 +72,10 @@ class Architecture:
     def nngp_kernel(self) -> Callable[..., Any]:
         """The analytic NNGP kernel, ``nngp_kernel(x1, x2=None) -> (n1, n2)``."""
         return functools.partial(analytic_nngp, **self.record())
+
+    def empirical_kernel(self, apply_fn: Callable[..., Any], params: Any, x1: Any, x2: Any = None) -> Any:
+        """The empirical NTK of a network of this architecture at ``params`` (:func:`kdwide.kernels.empirical_ntk`)."""
+        return empirical_ntk(apply_fn, params, x1, x2, activation=self.activation, w_std=self.w_std, b_std=self.b_std)
 
     def network(self, *, width: int) -> tuple[Callable[..., Any], Callable[..., Any]]:
         """A finite network of this architecture, ``(init_fn, apply_fn)`` (:func:`kdwide.networks.fully_connected_network`)."""

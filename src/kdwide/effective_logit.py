@@ -45,7 +45,7 @@ and :math:`dG/du = \sigma(-u) + \sigma(u)\,(\sigma(-t) + T\sigma(z))` lies betwe
 :math:`1+T`: :math:`G` is close to linear in :math:`u` everywhere. Starting from the root of the
 piecewise-linear part, two Halley steps and one Newton step in float32 (vectorized transcendentals, ~5 ns
 per step and element) bring :math:`u` near float32 accuracy; one third-order Householder step in float64
-(with the arithmetic-only functions of :mod:`kdwide.fusible_math`) then gives float64 accuracy (its error is
+(with the arithmetic-only functions of :mod:`kdwide.arithmetic_exp_log`) then gives float64 accuracy (its error is
 of the order of the fourth power of the step). An element is accepted only if that step and :math:`|G|` are
 tiny (see :func:`_fast_polish`); outside the fast path's domain (extreme ρ, T or logits) nothing is accepted.
 In the benchmark's box (:math:`|z_t| \le 30`, ρ ≥ 1e-3, 0.1 ≤ T ≤ 10) it accepts 99.9% of the elements.
@@ -85,7 +85,7 @@ import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-from kdwide.fusible_math import exp_nonpositive, log1p_unit, log_positive, reciprocal
+from kdwide.arithmetic_exp_log import exp_nonpositive, log1p_unit, log_positive, reciprocal
 from kdwide.validation import (
     check_finite,
     check_hard_labels,
@@ -324,7 +324,7 @@ def _fast_step(u, parameters, order):
 def _fast_polish(u32, z_teacher, sign, rho, temperature):
     """One float64 Householder step (third order) from the float32 iterate: (z, d, accepted).
 
-    G, dG/du and d²G/du² in float64 with :mod:`kdwide.fusible_math` (one fused loop on XLA:CPU).
+    G, dG/du and d²G/du² in float64 with :mod:`kdwide.arithmetic_exp_log` (one fused loop on XLA:CPU).
     ``accepted`` requires the step |δ| ≤ 1e-6·max(1, |u|) and |G| ≤ 1e-5·max(1, |u|)·dG/du: the step's
     error then is O(δ⁴), below float64 resolution. Elements at ρ ∈ {0, 1} are accepted (they
     need no root).

@@ -280,6 +280,13 @@ def _features_jit(dense_scaled, x, w_std, *, activation):
     return (inputs, sensitivities), output
 
 
+# Why the structured formula of empirical_ntk: the generic Jacobian contraction (method="jacobian_contraction", the
+# algorithm of neural-tangents' JACOBIAN_CONTRACTION) materializes the per-sample Jacobians and is hundreds of times
+# slower on the 2-hidden-layer, width-1024, n = 1024 case (benchmarks/kernels.py); neural-tangents'
+# STRUCTURED_DERIVATIVES exploits the same outer-product structure generically but crashes on jax 0.5.3, the last jax
+# that neural-tangents imports with. The formula is the same algebra written out for the one architecture we use, in
+# ~20 lines that a reader can check against the equation. It is restricted to those MLPs; method="jacobian_contraction"
+# is the generic reference, and tests check both agree to 1e-10 (and agree with neural-tangents where installed).
 def empirical_ntk(
     apply_fn,
     params,
@@ -309,14 +316,7 @@ def empirical_ntk(
 
     a handful of ``(n, width) @ (width, n)`` matrix products; no per-sample Jacobian is ever formed.
 
-    Why this choice: the generic Jacobian contraction (``method="jacobian_contraction"``, the algorithm of
-    neural-tangents' ``JACOBIAN_CONTRACTION``) materializes the per-sample Jacobians and is hundreds of times
-    slower on the 2-hidden-layer, width-1024, n = 1024 case (``benchmarks/kernels.py``); neural-tangents'
-    ``STRUCTURED_DERIVATIVES`` exploits the same outer-product structure generically but crashes on jax 0.5.3,
-    the last jax that neural-tangents imports with. The formula above is the same algebra written out for
-    the one architecture we use, in ~20 lines that a reader can check against the equation. It is restricted
-    to those MLPs; ``method="jacobian_contraction"`` is the generic reference, and tests check both agree to
-    1e-10 (and agree with neural-tangents itself where it is installed).
+    Why a hand-written formula: see the comment above this function.
 
     ``apply_fn`` is used by the structured method only to check that ``params`` and the hyperparameters
     given here describe the same network (on up to 8 rows of ``x1``): a mismatch raises ``ValueError``.

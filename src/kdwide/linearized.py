@@ -32,6 +32,7 @@ import numpy as np
 from kdwide.validation import check_finite
 
 __all__ = [
+    "COSINE_SLACK",
     "KernelFactorization",
     "factorize_kernel",
     "leading_block",
@@ -43,7 +44,7 @@ __all__ = [
     "student_oracle_cosine",
 ]
 
-_COSINE_SLACK = 1e-8
+COSINE_SLACK = 1e-8
 """Cosines may exceed 1 by round-off only; more than this means inconsistent inputs (ValueError)."""
 
 
@@ -263,6 +264,6 @@ def student_oracle_cosine(
     if np.any(norm_squared <= 0):
         raise ValueError("the student's weight change (minus the zero weight change) is zero: alpha_n is undefined")
     cosine = np.asarray(inner, float) / (oracle_norm * np.sqrt(norm_squared))
-    if np.any(np.abs(cosine) > 1 + _COSINE_SLACK):
+    if np.any(np.abs(cosine) > 1 + COSINE_SLACK):
         raise ValueError(f"|cos alpha_n| = {np.abs(cosine).max():.6g} > 1: oracle_norm is inconsistent with the kernel")
     return np.clip(cosine, -1.0, 1.0)

@@ -75,10 +75,10 @@ def fully_connected_network(
       ``(n1, n2)``, from :mod:`kdwide.kernels`.
 
     Example:
-      >>> import jax, numpy as np
+      >>> from kdwide.seeds import Streams
       >>> init_fn, apply_fn, kernel_fn = fully_connected_network(depth=1, width=512, w_std=1.4, b_std=0.1)
-      >>> x = np.random.default_rng(0).normal(size=(4, 3))
-      >>> _, params = init_fn(jax.random.PRNGKey(0), x.shape)
+      >>> x = Streams(0).rng("inputs").normal(size=(4, 3))
+      >>> _, params = init_fn(Streams(0).key("network"), x.shape)
       >>> apply_fn(params, x).shape, kernel_fn(x).shape
       ((4, 1), (4, 4))
     """

@@ -133,7 +133,8 @@ def converged_students(
       >>> import numpy as np
       >>> from kdwide.kernels import analytic_ntk
       >>> from kdwide.linearized import factorize_kernel
-      >>> x = np.random.default_rng(0).normal(size=(6, 3))
+      >>> from kdwide.seeds import Streams
+      >>> x = Streams(0).rng("inputs").normal(size=(6, 3))
       >>> kernel = analytic_ntk(x, depth=1, w_std=1.4, b_std=0.1)
       >>> targets = grid_targets(np.linspace(-2, 2, 6), np.arange(6) % 2, rho=[1.0, 0.5], temperature=2.0)
       >>> students = converged_students(factorize_kernel(kernel), targets, kernel_test_train=kernel)

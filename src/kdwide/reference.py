@@ -27,8 +27,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from kdwide.kernels import analytic_nngp, analytic_ntk, empirical_ntk
-from kdwide.networks import fully_connected_network
+from kdwide.architecture import Architecture
+from kdwide.seeds import Streams
 from kdwide.validation import check_architecture, check_positive_int
 
 __all__ = [
@@ -171,11 +171,12 @@ def _relative_difference(ours: Any, theirs: Any) -> float:
 
 
 def agreement_with_neural_tangents(
-    x: Any, *, depth: int, width: int, activation: str = "relu", w_std: float, b_std: float, seed: int = 0
+    x: Any, *, architecture: Architecture, width: int, streams: Streams
 ) -> NeuralTangentsAgreement:
     """Build the same network in :mod:`kdwide` and in ``neural_tangents.stax`` and compare everything.
 
-    Compared on the inputs ``x`` (shape ``(n, d)``): the initial parameters for ``PRNGKey(seed)`` (bitwise),
+    Compared on the inputs ``x`` (shape ``(n, d)``): the initial parameters for the key of stream ``network`` of
+    ``streams`` (bitwise; the key chapter 2's networks start from),
     the network outputs, the analytic NTK and NNGP off the diagonal (``kernel_fn``; on the diagonal kdwide is
     exact and neural-tangents is not, see :mod:`kdwide.kernels`), and the empirical NTK (kdwide's
     structured formula against neural-tangents' ``JACOBIAN_CONTRACTION``, which materializes every
@@ -186,20 +187,21 @@ def agreement_with_neural_tangents(
       ``unavailable_reason`` set and nothing compared (never an exception).
 
     Example:
-      >>> result = agreement_with_neural_tangents(np.eye(3), depth=1, width=16, w_std=1.4, b_std=0.1)
+      >>> from kdwide.architecture import Architecture
+      >>> from kdwide.seeds import Streams
+      >>> architecture = Architecture(depth=1, activation="relu", w_std=1.4, b_std=0.1)
+      >>> result = agreement_with_neural_tangents(np.eye(3), architecture=architecture, width=16, streams=Streams(0))
       >>> result.agrees or result.unavailable_reason is not None
       True
     """
-    depth, activation, w_std, b_std = check_architecture(depth=depth, activation=activation, w_std=w_std, b_std=b_std)
     reason = neural_tangents_unavailable_reason()
     if reason is not None:
         return NeuralTangentsAgreement(unavailable_reason=reason)
     nt = import_neural_tangents()
     x = np.asarray(x, np.float64)
-    architecture = dict(depth=depth, activation=activation, w_std=w_std, b_std=b_std)
-    init_fn, apply_fn, _ = fully_connected_network(width=width, **architecture)
-    nt_init_fn, nt_apply_fn, nt_kernel_fn = neural_tangents_network(width=width, **architecture)
-    key = jax.random.PRNGKey(seed)
+    init_fn, apply_fn = architecture.network(width=width)
+    nt_init_fn, nt_apply_fn, nt_kernel_fn = neural_tangents_network(width=width, **architecture.record())
+    key = streams.key("network")
     params, nt_params = init_fn(key, x.shape)[1], nt_init_fn(key, x.shape)[1]
     leaves, nt_leaves = jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(nt_params)
     same = len(leaves) == len(nt_leaves) and all(np.array_equal(a, b) for a, b in zip(leaves, nt_leaves))
@@ -210,16 +212,15 @@ def agreement_with_neural_tangents(
     nt_empirical = nt.empirical_ntk_fn(
         nt_apply_fn, trace_axes=(-1,), vmap_axes=0, implementation=nt.NtkImplementation.JACOBIAN_CONTRACTION
     )(x, None, nt_params)
-    hyper = dict(activation=activation, w_std=w_std, b_std=b_std)
     differences = {
         "outputs": _relative_difference(apply_fn(params, x), nt_apply_fn(nt_params, x)),
         "analytic_ntk": _relative_difference(
-            np.asarray(analytic_ntk(x, **architecture))[off_diagonal], np.asarray(nt_kernels.ntk)[off_diagonal]
+            np.asarray(architecture.kernel(x))[off_diagonal], np.asarray(nt_kernels.ntk)[off_diagonal]
         ),
         "analytic_nngp": _relative_difference(
-            np.asarray(analytic_nngp(x, **architecture))[off_diagonal], np.asarray(nt_kernels.nngp)[off_diagonal]
+            np.asarray(architecture.nngp_kernel(x))[off_diagonal], np.asarray(nt_kernels.nngp)[off_diagonal]
         ),
-        "empirical_ntk": _relative_difference(empirical_ntk(apply_fn, params, x, **hyper), nt_empirical),
+        "empirical_ntk": _relative_difference(architecture.empirical_kernel(apply_fn, params, x), nt_empirical),
     }
     return NeuralTangentsAgreement(
         unavailable_reason=None,

@@ -149,6 +149,25 @@ def check_trainable_soft_ratio(rho, name: str) -> None:
         raise ValueError(f"{name} must lie in (0, 1] for training: at rho = 0 the per-sample minima are at infinity")
 
 
+def _checked_training_inputs(x_train, z_teacher, y_hard, rho, temperature):
+    """Validated float64 ``(x_train, z_teacher, y_hard)`` of :func:`train_student` (labels as floats)."""
+    check_trainable_soft_ratio(rho, "rho")
+    check_temperature(temperature)
+    x_train = jnp.asarray(x_train, jnp.float64)
+    z_teacher = jnp.asarray(z_teacher, jnp.float64)
+    y_hard = jnp.asarray(y_hard)
+    if x_train.ndim != 2:
+        raise ValueError(f"x_train must have shape (N, d), got {x_train.shape}")
+    if z_teacher.shape != (x_train.shape[0],) or y_hard.shape != (x_train.shape[0],):
+        raise ValueError(
+            f"z_teacher and y_hard must have shape ({x_train.shape[0]},), got {z_teacher.shape} and {y_hard.shape}"
+        )
+    check_finite(x_train, "x_train")
+    check_finite(z_teacher, "z_teacher")
+    check_hard_labels(y_hard)
+    return x_train, z_teacher, y_hard.astype(jnp.float64)
+
+
 def train_student(
     apply_fn: Callable,
     params: Any,
@@ -187,21 +206,7 @@ def train_student(
     Raises:
       ValueError: bad arguments, or the loss became non-finite (learning rate too large).
     """
-    check_trainable_soft_ratio(rho, "rho")
-    check_temperature(temperature)
-    x_train = jnp.asarray(x_train, jnp.float64)
-    z_teacher = jnp.asarray(z_teacher, jnp.float64)
-    y_hard = jnp.asarray(y_hard)
-    if x_train.ndim != 2:
-        raise ValueError(f"x_train must have shape (N, d), got {x_train.shape}")
-    if z_teacher.shape != (x_train.shape[0],) or y_hard.shape != (x_train.shape[0],):
-        raise ValueError(
-            f"z_teacher and y_hard must have shape ({x_train.shape[0]},), got {z_teacher.shape} and {y_hard.shape}"
-        )
-    check_finite(x_train, "x_train")
-    check_finite(z_teacher, "z_teacher")
-    check_hard_labels(y_hard)
-    y_hard = y_hard.astype(jnp.float64)
+    x_train, z_teacher, y_hard = _checked_training_inputs(x_train, z_teacher, y_hard, rho, temperature)
     for value, name in ((learning_rate, "learning_rate"), (tolerance, "tolerance")):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (np.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")

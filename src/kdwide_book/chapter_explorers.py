@@ -154,20 +154,20 @@ def kernel_scatter_explorer(
 
 def risk_explorer(table: pd.DataFrame, *, n_test: int, element_id: str = "risk-explorer") -> Explorer:
     """Chapter 3: transfer risk and ᾱ_n against n, one curve per ρ (click the legend to hide one), a slider that
-    shows the mean over seeds or any single seed.
+    shows the mean over repetitions or any single repetition.
 
     Args:
-      table: records with columns ``rho``, ``n_train``, ``seed``, ``transfer_risk``, ``alpha_n``.
+      table: records with columns ``rho``, ``n_train``, ``repetition``, ``transfer_risk``, ``alpha_n``.
       n_test: test points behind each risk; a risk of 0 is drawn at half a test point (log axis).
     """
     rho_values = sorted(table.rho.unique(), reverse=True)
-    seeds = sorted(table.seed.unique())
+    repetitions = sorted(table.repetition.unique())
     n_values = sorted(table.n_train.unique())
     floor = 0.5 / n_test
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
     def state(which: str) -> list[dict]:
-        rows = table if which == "mean" else table[table.seed == int(which.split()[-1])]
+        rows = table if which == "mean" else table[table.repetition == int(which.split()[-1])]
         means = rows.groupby(["rho", "n_train"])[["transfer_risk", "alpha_n"]].mean()
         updates = []
         for rho in rho_values:
@@ -181,10 +181,10 @@ def risk_explorer(table: pd.DataFrame, *, n_test: int, element_id: str = "risk-e
         style = dict(_POINTS, x=n_values, name=name, legendgroup=name, line=dict(color=colours[k % len(colours)]))
         traces += [dict(style), dict(style, xaxis="x2", yaxis="y2", showlegend=False)]
     return explorer(
-        element_id, [Slider("seeds", ["mean"] + [f"seed {s}" for s in seeds], 0)], state, traces=traces,
+        element_id, [Slider("repetitions", ["mean"] + [f"repetition {r}" for r in repetitions], 0)], state, traces=traces,
         caption="Transfer risk (left) and the student–oracle angle ᾱ_n (right) against the number of training "
                 "samples, one curve per soft ratio; click a legend entry to hide or show a ρ. The slider moves from "
-                "the mean over seeds to single seeds.",
+                "the mean over repetitions to single repetitions.",
         layout=dict(
             xaxis=dict(domain=[0.0, 0.44], type="log", title="training samples n"),
             yaxis=dict(type="log", title="transfer risk R_n"),

@@ -1,4 +1,4 @@
-r"""float64 ``exp``, ``log`` and reciprocal built from arithmetic only, so XLA:CPU fuses them.
+r"""Arithmetic-only float64 ``exp``, ``log``, ``log1p`` and reciprocal (no libm calls), so that XLA:CPU fuses them.
 
 Why this module exists
 ----------------------

@@ -1,4 +1,4 @@
-"""The arithmetic-only float64 exp / log / log1p / reciprocal of kdwide.fusible_math, against NumPy, in ulps.
+"""The arithmetic-only float64 exp / log / log1p / reciprocal of kdwide.arithmetic_exp_log, against NumPy, in ulps.
 
 Each runs compiled (as the solver uses it): XLA's algebraic simplifier has broken such code before
 (``(x + c) - c`` folded to ``x``), which only a compiled run shows.
@@ -8,7 +8,7 @@ import jax
 import numpy as np
 
 import kdwide  # noqa: F401  (float64 mode)
-from kdwide.fusible_math import exp_nonpositive, log1p_unit, log_positive, reciprocal
+from kdwide.arithmetic_exp_log import exp_nonpositive, log1p_unit, log_positive, reciprocal
 
 RNG = np.random.default_rng(5)
 

@@ -1,0 +1,136 @@
+"""Paper-scale results in the book: the results files of ``make paper`` kept in ``book/data/paper/`` and shown.
+
+``make paper`` executes every chapter with ``profile="paper"`` into ``_build/paper/`` (executed notebooks, results
+files, ``timings.json``). :func:`collect` keeps what the book shows, small and without notebooks: each chapter's
+results file (parameters, versions, claims, records) and one ``timings.json`` with the seconds each chapter took, the
+attempts, and the machine. The appendix "At paper scale" (``book/paper_scale.ipynb``) reads them back with
+:func:`paper_results` and :func:`claims_table` and draws each chapter's key figure with :func:`key_figure`.
+
+``python -m kdwide_book.paper_scale collect --from _build/paper [--from DIR ...] --to book/data/paper``
+(several ``--from``: runs made in pieces; a later folder wins for a chapter that both hold).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kdwide.stats import seed_means
+from kdwide_book.results import atomic_write, read_results
+
+__all__ = ["claims_table", "collect", "key_figure", "main", "paper_results", "paper_timings"]
+
+
+def collect(sources: Sequence[str | Path], destination: str | Path, *, note: str = "") -> list[str]:
+    """Copy the results files of the paper runs in ``sources`` into ``destination`` with one merged timings file.
+
+    Only chapters whose run succeeded and left a results file are kept. ``note`` (e.g. "shared machine, other jobs
+    running") is stored beside the timings. Returns the chapter stems kept.
+    """
+    destination = Path(destination)
+    destination.mkdir(parents=True, exist_ok=True)
+    chapters: dict[str, dict[str, Any]] = {}
+    platform: dict[str, Any] = {}
+    for source in map(Path, sources):
+        timings = json.loads((source / "timings.json").read_text())
+        platform = timings.get("platform", platform)
+        for entry in timings["chapters"]:
+            stem = Path(entry["notebook"]).stem
+            results = source / f"{stem}.json"
+            if entry.get("succeeded") and results.is_file():
+                read_results(results)  # a valid results file, or an error here
+                atomic_write(destination / f"{stem}.json", results.read_text())
+                chapters[stem] = {"chapter": stem, "seconds": entry["seconds"], "attempts": entry.get("attempts", 1),
+                                  "profile": timings.get("profile"), "papermill_args": timings.get("papermill_args", [])}
+    if not chapters:
+        raise ValueError(f"no succeeded chapter with a results file in {[str(s) for s in sources]}")
+    summary = {"platform": platform, "note": note, "chapters": [chapters[k] for k in sorted(chapters)]}
+    atomic_write(destination / "timings.json", json.dumps(summary, indent=1) + "\n")
+    return sorted(chapters)
+
+
+def paper_results(directory: str | Path) -> dict[str, dict[str, Any]]:
+    """The committed paper-scale results files, ``{chapter stem: results}``, in chapter order."""
+    return {path.stem: read_results(path) for path in sorted(Path(directory).glob("[0-9][0-9]_*.json"))}
+
+
+def paper_timings(directory: str | Path) -> dict[str, Any]:
+    """The merged ``timings.json`` (platform, note, seconds per chapter)."""
+    return json.loads((Path(directory) / "timings.json").read_text())
+
+
+def claims_table(directory: str | Path) -> pd.DataFrame:
+    """One row per (chapter, claim) of the paper-scale runs: ``holds``, ``evidence`` and the chapter's seconds.
+
+    Example:
+      >>> import tempfile
+      >>> folder = Path(tempfile.mkdtemp())
+      >>> _ = (folder / "03_x.json").write_text(json.dumps({"chapter": "03_x", "parameters": {}, "claims":
+      ...     {"R2": {"holds": True, "evidence": "e"}}, "records": []}))
+      >>> _ = (folder / "timings.json").write_text(json.dumps({"chapters": [{"chapter": "03_x", "seconds": 9.5}]}))
+      >>> claims_table(folder)[["chapter", "claim", "holds", "seconds"]].to_dict("records")
+      [{'chapter': '03_x', 'claim': 'R2', 'holds': True, 'seconds': 9.5}]
+    """
+    seconds = {entry["chapter"]: entry["seconds"] for entry in paper_timings(directory)["chapters"]}
+    rows = [
+        {"chapter": stem, "claim": claim_id, "holds": bool(entry["holds"]), "evidence": entry["evidence"],
+         "seconds": seconds.get(stem)}
+        for stem, results in paper_results(directory).items() for claim_id, entry in results["claims"].items()
+    ]
+    return pd.DataFrame(rows)
+
+
+# --- each chapter's key figure, from its records -------------------------------------------------------------------
+
+
+def _jumps(records: pd.DataFrame, parameters: dict[str, Any], ax) -> None:
+    for temperature, group in records.groupby("temperature"):
+        ax.semilogy(group.rho, group.jump_ratio, "o-", label=f"T = {temperature:g}")
+    ax.set(xlabel="soft ratio ρ", ylabel="smallest jump / largest other step", title="C1: jumps of the learned function")
+
+
+def _risk(records: pd.DataFrame, parameters: dict[str, Any], ax) -> None:
+    means = seed_means(records, ["rho", "n_train"], ["transfer_risk"], statistics=["mean"])
+    floor = 0.5 / parameters["n_test"]  # a risk of 0 is drawn at half a test point (log axis)
+    for rho, group in means.groupby("rho"):
+        label = "hard (ρ → 0)" if rho == 0 else f"ρ = {rho:g}"
+        ax.loglog(group.n_train, group.transfer_risk_mean.clip(lower=floor), "o-", ms=3, label=label)
+    ax.set(xlabel="training samples n", ylabel="transfer risk (mean over repetitions)", title="R4: risk against n")
+
+
+FIGURES: dict[str, Callable[[pd.DataFrame, dict[str, Any], Any], None]] = {
+    "01_effective_logit": _jumps,
+    "03_risk_bound": _risk,
+}
+"""Chapter stem → the function that draws its key figure from its records onto a matplotlib axis."""
+
+
+def key_figure(chapter: str, results: dict[str, Any], ax) -> None:
+    """Draw ``chapter``'s key figure from its paper-scale results (records and parameters) onto ``ax``."""
+    if chapter not in FIGURES:
+        raise ValueError(f"chapter must be one of {sorted(FIGURES)}, got {chapter!r}")
+    FIGURES[chapter](pd.DataFrame(results["records"]), results["parameters"], ax)
+    ax.legend(fontsize=7)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m kdwide_book.paper_scale collect --from DIR [--from DIR ...] --to book/data/paper [--note TEXT]``."""
+    parser = argparse.ArgumentParser(prog="python -m kdwide_book.paper_scale", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    collect_parser = commands.add_parser("collect", help="keep the results files of paper runs for the book")
+    collect_parser.add_argument("--from", dest="sources", action="append", required=True, help="a make paper folder")
+    collect_parser.add_argument("--to", required=True, help="destination (book/data/paper)")
+    collect_parser.add_argument("--note", default="", help="a note on the machine or the run, kept with the timings")
+    arguments = parser.parse_args(argv)
+    print("kept:", ", ".join(collect(arguments.sources, arguments.to, note=arguments.note)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
