@@ -68,3 +68,20 @@ def test_claims_follow_the_records():
         n_train=8,
     )
     assert not any(c["holds"] for c in claims.values())
+
+
+def test_i1_allows_a_tie_at_one_temperature_but_not_noise_alone():
+    def error(spread_one, spread_two):
+        # repetition k shifts rho = 1 by spread * (-1) ** k: a paired difference with that standard error
+        return [
+            {"seed": 0, "repetition": k, "rho": r, "temperature": t, "student_error":
+             (0.3 if r < 1 else 0.3 + (0.05 if t == 1.0 else 0.0)) + (0.0 if r < 1 else (spread_one if t == 1.0 else spread_two) * (-1) ** k)
+             + (0.01 if r == 0.0 else 0.0)}
+            for k in range(4) for r in (0.0, 0.5, 1.0) for t in (1.0, 2.0)
+        ]
+    risk = _rows("transfer_risk", lambda r, t: 0.2 - 0.1 * r)
+    inefficiency = _rows("data_inefficiency", lambda r, t: 1.0 - r)
+    tie_at_two = landscape.claims(risk, inefficiency, error(0.001, 0.001), n_train=8)["I1"]
+    assert tie_at_two["holds"] and "significant at 1 of 2 T" in tie_at_two["evidence"], tie_at_two["evidence"]
+    noisy = [dict(r, student_error=0.3 + (0.0 if r["rho"] < 1 else 0.01 * (-1) ** r["repetition"])) for r in error(0, 0)]
+    assert not landscape.claims(risk, inefficiency, noisy, n_train=8)["I1"]["holds"]  # no T where rho < 1 wins
