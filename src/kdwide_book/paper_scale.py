@@ -24,7 +24,7 @@ import pandas as pd
 from kdwide.stats import seed_means
 from kdwide_book.results import atomic_write, read_results
 
-__all__ = ["claims_table", "collect", "key_figure", "main", "paper_results", "paper_timings"]
+__all__ = ["claims_table", "collect", "extrapolated_seconds", "key_figure", "main", "paper_results", "paper_timings"]
 
 
 def collect(sources: Sequence[str | Path], destination: str | Path, *, note: str = "") -> list[str]:
@@ -86,6 +86,25 @@ def claims_table(directory: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def extrapolated_seconds(
+    measured: float, *, measured_widths: Sequence[int], widths: Sequence[int], measured_repetitions: int,
+    repetitions: int,
+) -> float:
+    """The time of a run of networks of ``widths`` and ``repetitions`` initializations, from one ``measured`` run.
+
+    Assumes a cost per run proportional to width² (the hidden-layer products of an MLP with two or more hidden
+    layers; a lower bound where the input layer dominates) and to the number of repetitions.
+
+    Example:
+      >>> extrapolated_seconds(10.0, measured_widths=[1, 1], widths=[2, 2], measured_repetitions=1, repetitions=3)
+      120.0
+    """
+    if measured <= 0 or measured_repetitions < 1 or repetitions < 1 or not measured_widths or not widths:
+        raise ValueError("measured must be > 0, repetitions >= 1 and widths non-empty")
+    scale = sum(w * w for w in widths) / sum(w * w for w in measured_widths)
+    return float(measured * scale * repetitions / measured_repetitions)
+
+
 # --- each chapter's key figure, from its records -------------------------------------------------------------------
 
 
@@ -104,9 +123,37 @@ def _risk(records: pd.DataFrame, parameters: dict[str, Any], ax) -> None:
     ax.set(xlabel="training samples n", ylabel="transfer risk (mean over repetitions)", title="R4: risk against n")
 
 
+def _difficulty(records: pd.DataFrame, parameters: dict[str, Any], ax) -> None:
+    rows = records[(records.experiment == "difficulty") & (records.rho == parameters["rho"])]
+    means = seed_means(rows, ["frequency", "n_train"], ["data_inefficiency"], statistics=["mean"])
+    for frequency, group in means.groupby("frequency"):
+        ax.semilogx(group.n_train, group.data_inefficiency_mean, "o-", ms=3, label=f"frequency {frequency:g}")
+    ax.set(xlabel="training samples n", ylabel="data inefficiency I(n)", title=f"D2: harder tasks, ρ = {parameters['rho']:g}")
+
+
+def _imperfect(records: pd.DataFrame, parameters: dict[str, Any], ax) -> None:
+    rows = records[(records.dataset != "synthetic") & (records.temperature == min(records.temperature))]
+    means = seed_means(rows, ["teacher_quality", "rho"], ["student_error"], statistics=["mean"])
+    for size, group in means.groupby("teacher_quality"):
+        ax.plot(group.rho, 100 * group.student_error_mean, "o-", ms=3, label=f"teacher on {size:g} images")
+    ax.set(xlabel="soft ratio ρ", ylabel="student test error (%)",
+           title=f"I1: real data, T = {min(records.temperature):g}")
+
+
+def _landscape(records: pd.DataFrame, parameters: dict[str, Any], ax) -> None:
+    rows = records[records.experiment == "imperfect_teacher"]
+    means = seed_means(rows, ["temperature", "rho"], ["student_error"], statistics=["mean"])
+    for temperature, group in means.groupby("temperature"):
+        ax.plot(group.rho, 100 * group.student_error_mean, "o-", ms=3, label=f"T = {temperature:g}")
+    ax.set(xlabel="soft ratio ρ", ylabel="student error (%)", title="I1 over the ρ×T plane (imperfect teacher)")
+
+
 FIGURES: dict[str, Callable[[pd.DataFrame, dict[str, Any], Any], None]] = {
     "01_effective_logit": _jumps,
     "03_risk_bound": _risk,
+    "04_data_inefficiency": _difficulty,
+    "05_imperfect_teacher": _imperfect,
+    "06_landscape": _landscape,
 }
 """Chapter stem → the function that draws its key figure from its records onto a matplotlib axis."""
 
