@@ -1,0 +1,65 @@
+"""The book for every reader: a Sphinx extension with the book's stylesheet and scripts, and HTML fixes.
+
+Listed in ``_config.yml`` (``extra_extensions: [kdwide_book.readers]``), it
+
+- serves ``kdwide-book.css`` on every page (the package's ``static/`` folder joins ``html_static_path``): the
+  explorers' HTML controls (built by ``kdwide-explorers.js``, which :mod:`kdwide_book.explorers` serves), dark mode
+  (the theme's dimming filter removed from the book's figures, explorer captions in the page's text colour),
+  phones, and a print stylesheet (code wraps instead of being cut, figures stay whole, solutions are left out);
+- serves ``kdwide-book.js`` on every page: the theme's search and colour-mode buttons get an accessible name that
+  holds their visible text (axe-core's ``label-content-name-mismatch``);
+- repairs roles in the generated HTML of every page (:func:`accessible_body`): sphinxcontrib-bibtex marks the
+  reference list ``role="list"`` but its entries with the deprecated ``doc-biblioentry`` (axe-core: critical
+  ``aria-required-children``), and pandas tables leave the index column's header cell empty (``empty-table-header``).
+
+Why in the page body and not in templates: the HTML comes from other packages' writers (docutils, sphinxcontrib-bibtex,
+pandas outputs stored in the chapters); rewriting two well-defined patterns at ``html-page-context`` keeps the fix in one
+place, and a test (tests/test_readers.py) fails if the patterns stop matching.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+__all__ = ["STATIC_FOLDER", "BOOK_CSS", "BOOK_JS", "accessible_body", "setup"]
+
+#: the package's folder of files served from ``_static/``
+STATIC_FOLDER = Path(__file__).resolve().parent / "static"
+BOOK_CSS = "kdwide-book.css"
+BOOK_JS = "kdwide-book.js"
+
+_BIBLIOGRAPHY_ENTRY = re.compile(r'(<div class="citation"[^>]*?) role="doc-biblioentry"')
+_EMPTY_HEADER = re.compile(r"(<thead>\s*<tr[^>]*>\s*)<th></th>")
+
+
+def accessible_body(html: str) -> str:
+    """``html`` with the reference list's entries as list items and pandas' empty index header cells as data cells.
+
+    Example:
+        >>> accessible_body('<div role="list"><div class="citation" id="a" role="doc-biblioentry">A</div></div>')
+        '<div role="list"><div class="citation" id="a" role="listitem">A</div></div>'
+        >>> accessible_body('<table><thead><tr style="x"><th></th><th>n</th></tr></thead></table>')
+        '<table><thead><tr style="x"><td></td><th>n</th></tr></thead></table>'
+    """
+    html = _BIBLIOGRAPHY_ENTRY.sub(r'\1 role="listitem"', html)
+    return _EMPTY_HEADER.sub(r"\1<td></td>", html)
+
+
+def _serve_static(app: Any) -> None:
+    app.config.html_static_path = [*app.config.html_static_path, str(STATIC_FOLDER)]
+
+
+def _page_body(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    if "body" in context:
+        context["body"] = accessible_body(context["body"])
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Sphinx extension: the book's stylesheet and theme fixes on every page, and accessible roles in page bodies."""
+    app.connect("builder-inited", _serve_static)
+    app.add_css_file(BOOK_CSS)
+    app.add_js_file(BOOK_JS, loading_method="defer")
+    app.connect("html-page-context", _page_body)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
