@@ -10,7 +10,8 @@ Listed in ``_config.yml`` (``extra_extensions: [kdwide_book.readers]``), it
   holds their visible text (axe-core's ``label-content-name-mismatch``);
 - repairs roles in the generated HTML of every page (:func:`accessible_body`): sphinxcontrib-bibtex marks the
   reference list ``role="list"`` but its entries with the deprecated ``doc-biblioentry`` (axe-core: critical
-  ``aria-required-children``), and pandas tables leave the index column's header cell empty (``empty-table-header``).
+  ``aria-required-children``), pandas tables leave the index column's header cell empty (``empty-table-header``), and
+  MyST-NB labels its "Show code cell output" toggles "Toggle hidden content" (``label-content-name-mismatch``).
 
 Why in the page body and not in templates: the HTML comes from other packages' writers (docutils, sphinxcontrib-bibtex,
 pandas outputs stored in the chapters); rewriting two well-defined patterns at ``html-page-context`` keeps the fix in one
@@ -32,10 +33,12 @@ BOOK_JS = "kdwide-book.js"
 
 _BIBLIOGRAPHY_ENTRY = re.compile(r'(<div class="citation"[^>]*?) role="doc-biblioentry"')
 _EMPTY_HEADER = re.compile(r"(<thead>\s*<tr[^>]*>\s*)<th></th>")
+_GENERIC_SUMMARY = '<summary aria-label="Toggle hidden content">'
 
 
 def accessible_body(html: str) -> str:
-    """``html`` with the reference list's entries as list items and pandas' empty index header cells as data cells.
+    """``html`` with the reference list's entries as list items, pandas' empty index header cells as data cells, and
+    MyST-NB's hidden-output toggles named by their visible text ("Show code cell output") instead of a fixed label.
 
     Example:
         >>> accessible_body('<div role="list"><div class="citation" id="a" role="doc-biblioentry">A</div></div>')
@@ -44,6 +47,7 @@ def accessible_body(html: str) -> str:
         '<table><thead><tr style="x"><td></td><th>n</th></tr></thead></table>'
     """
     html = _BIBLIOGRAPHY_ENTRY.sub(r'\1 role="listitem"', html)
+    html = html.replace(_GENERIC_SUMMARY, "<summary>")
     return _EMPTY_HEADER.sub(r"\1<td></td>", html)
 
 
