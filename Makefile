@@ -29,6 +29,13 @@ MATHJAX_ROOT    := $(VENV)/share/mathjax
 # a stamp per version (a new version reinstalls); the files the book serves are in $(MATHJAX_ROOT)/static/mathjax/
 MATHJAX         := $(MATHJAX_ROOT)/installed-$(MATHJAX_VERSION)
 
+# axe-core (make browser's accessibility checks), from npm like MathJax; the checksum pins the exact file the tests
+# inject into every page (tests/test_browser.py reads $(AXE_ROOT)/axe.min.js).
+AXE_VERSION := 4.14.1
+AXE_SHA256  := 29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c
+AXE_ROOT    := $(VENV)/share/axe-core
+AXE         := $(AXE_ROOT)/installed-$(AXE_VERSION)
+
 # make paper / make book PROFILE=paper: every chapter with profile="paper" into PAPER_DIR;
 # extra papermill arguments, e.g. PAPERMILL_ARGS="-p n_values '[32, 64]'" for a CPU smoke run.
 PROFILE        ?= ci
@@ -36,7 +43,7 @@ PAPER_DIR      ?= _build/paper
 PAPERMILL_ARGS ?=
 HTML_CHECK     := _build/check/_build/html
 
-.PHONY: setup mathjax test test-pinned unit nbval book-check browser device-check setup-current lock-current \
+.PHONY: setup mathjax axe test test-pinned unit nbval book-check browser device-check setup-current lock-current \
         test-current bench bench-current gpu-wheels book paper assignments grade assignments-check clean
 
 setup: $(STAMP) $(MATHJAX)
@@ -50,6 +57,17 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test,reference,sweep,course]"
 	touch $(STAMP)
+
+## make axe: only axe-core (the browser tests' accessibility checker)
+axe: $(AXE)
+
+$(AXE):
+	@command -v npm >/dev/null || { echo "npm is required to install axe-core $(AXE_VERSION) (accessibility checks of make browser)"; exit 1; }
+	rm -rf $(AXE_ROOT) && mkdir -p $(AXE_ROOT)
+	npm install --prefix $(AXE_ROOT)/npm --no-save --no-package-lock --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION)
+	cd $(AXE_ROOT)/npm/node_modules/axe-core && echo "$(AXE_SHA256)  axe.min.js" | sha256sum --check --quiet && \
+	  cp axe.min.js LICENSE $(abspath $(AXE_ROOT))/
+	rm -rf $(AXE_ROOT)/npm && touch $(AXE)
 
 ## make setup-current: .venv-current from constraints-current.txt (no neural-tangents, no TensorFlow)
 setup-current: $(CURRENT_STAMP)
@@ -136,9 +154,10 @@ book-check: setup
 	$(BIN)/jupyter-book build . --config _build_config_check.yml --path-output _build/check -W --keep-going -q; \
 	  status=$$?; rm -f _build_config_check.yml; exit $$status
 
-## make browser: opens every page of the book-check render (screenshots in _build/screenshots/)
-browser: setup
-	KDWIDE_HTML=$(HTML_CHECK) $(BIN)/python -m pytest tests/test_browser.py -v -p no:cacheprovider
+## make browser: opens every page of the book-check render (screenshots in _build/screenshots/): math, images, explorers
+## (mouse and keyboard), axe-core on every page, dark mode, a phone-sized window
+browser: setup $(AXE)
+	KDWIDE_HTML=$(HTML_CHECK) KDWIDE_AXE=$(AXE_ROOT)/axe.min.js $(BIN)/python -m pytest tests/test_browser.py -v -p no:cacheprovider
 
 ## make book: executes every chapter with its default parameters and renders _build/html
 ## (make book PROFILE=paper is make paper; make book AUDIENCE=student renders the student edition, below)
