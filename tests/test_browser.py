@@ -790,3 +790,189 @@ def test_the_keyboard_check_fails_on_a_dead_slider(driver) -> None:
         assert wait_for_explorer(driver, plot) is None
         problems = check_keyboard(driver, plot)
     assert "arrow keys did not change the plotted data" in problems, problems
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Dark mode: explorers follow the theme's colour mode, captions read, figures are not dimmed
+# ---------------------------------------------------------------------------------------------------------------
+
+MIN_CONTRAST = 4.5
+COLOURS_JS = r"""
+function parse(colour) {
+  if (colour.startsWith('#')) {
+    const hex = colour.length === 4 ? colour.slice(1).split('').map(c => c + c).join('') : colour.slice(1, 7);
+    return [0, 2, 4].map(i => parseInt(hex.slice(i, i + 2), 16)).concat([1]);
+  }
+  const parts = (colour.match(/[\d.]+/g) || ['0', '0', '0', '0']).map(Number);
+  return parts.length > 3 ? parts : parts.concat([1]);
+}
+function background(node) {
+  for (; node; node = node.parentElement) {
+    const colour = parse(getComputedStyle(node).backgroundColor);
+    if (colour[3] > 0.5) return colour;
+  }
+  return [255, 255, 255, 1];
+}
+function luminance(colour) {
+  const [r, g, b] = colour.slice(0, 3).map(v => v / 255).map(v => v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+function contrast(a, b) {
+  const [x, y] = [luminance(a), luminance(b)].sort((p, q) => q - p);
+  return Math.round((x + 0.05) / (y + 0.05) * 100) / 100;
+}
+return {
+  theme: document.documentElement.getAttribute('data-theme'),
+  explorers: Array.from(document.querySelectorAll('figure.kdwide-explorer')).map(figure => {
+    const plot = figure.querySelector('.plotly-graph-div'), back = background(figure);
+    const caption = figure.querySelector('figcaption .caption-text') || figure.querySelector('figcaption');
+    return {id: plot.id, caption: contrast(parse(getComputedStyle(caption).color), back),
+            font: contrast(parse(plot._fullLayout.font.color), back), fontColour: plot._fullLayout.font.color,
+            paper: plot._fullLayout.paper_bgcolor};
+  }),
+  dimmed: Array.from(document.querySelectorAll('.cell_output img, figure img'))
+    .filter(img => getComputedStyle(img).filter !== 'none').map(img => img.getAttribute('src')),
+};
+"""
+
+
+def colour_problems(colours: dict, mode: str) -> list[str]:
+    """What does not read in ``mode`` (the page's theme must be ``mode``)."""
+    problems = [] if colours["theme"] == mode else [f"the page is in {colours['theme']} mode, not {mode}"]
+    for figure in colours["explorers"]:
+        if figure["caption"] < MIN_CONTRAST:
+            problems.append(f"{mode}: {figure['id']}'s caption has contrast {figure['caption']}:1 (< {MIN_CONTRAST})")
+        if figure["font"] < MIN_CONTRAST:
+            problems.append(f"{mode}: {figure['id']}'s text ({figure['fontColour']}) has contrast {figure['font']}:1 "
+                            f"on the page (< {MIN_CONTRAST}); does the explorer follow the colour mode?")
+    if mode == "dark" and colours["dimmed"]:
+        problems.append(f"dark: {len(colours['dimmed'])} figures dimmed by a filter, e.g. {colours['dimmed'][0]}")
+    return problems
+
+
+def toggle_theme_to(driver, mode: str) -> bool:
+    """Press the theme's colour-mode button until the page is in ``mode`` (light, dark, auto cycle); True if it is."""
+    for _ in range(3):
+        if driver.execute_script("return document.documentElement.getAttribute('data-theme')") == mode:
+            return True
+        driver.execute_script("document.querySelector('.theme-switch-button').click()")
+    return driver.execute_script("return document.documentElement.getAttribute('data-theme')") == mode
+
+
+def check_colour_modes(driver, axe: str) -> list[str]:
+    """On the open page: light reads; toggled to dark, explorers switch and everything reads (axe's colour-contrast
+    rule included); toggled back, explorers return to light."""
+    problems = colour_problems(driver.execute_script(COLOURS_JS), "light")
+    if not toggle_theme_to(driver, "dark"):
+        return problems + ["the theme's colour-mode button never reached dark mode"]
+    wait_until(lambda: not colour_problems(driver.execute_script(COLOURS_JS), "dark"), timeout_s=3.0)
+    problems += colour_problems(driver.execute_script(COLOURS_JS), "dark")
+    problems += [f"dark: {p}" for p in axe_problems(driver, axe, ["color-contrast"])]
+    if not toggle_theme_to(driver, "light"):
+        return problems + ["the theme's colour-mode button never came back to light mode"]
+    wait_until(lambda: not colour_problems(driver.execute_script(COLOURS_JS), "light"), timeout_s=3.0)
+    return problems + [f"back to {p}" for p in colour_problems(driver.execute_script(COLOURS_JS), "light")]
+
+
+def test_dark_mode_reads_and_explorers_follow_the_toggle(driver) -> None:
+    root, axe, failures = html_dir(), axe_source(), {}
+    try:
+        with Site(root) as site:
+            for page in explorer_pages(root):
+                open_settled(driver, site.base_url + page)
+                if problems := check_colour_modes(driver, axe):
+                    failures[page] = problems
+    finally:
+        driver.execute_script("window.localStorage.clear()")  # the theme stores the mode; later tests start light
+    assert not failures, "\n".join(f"{page}:\n  " + "\n  ".join(problems) for page, problems in failures.items())
+
+
+def test_the_dark_mode_check_fails_on_an_explorer_that_ignores_the_mode(driver) -> None:
+    from kdwide_book.explorers import Slider, explorer
+
+    figure = explorer("probe-dark", [Slider("a", [1.0, 2.0])], lambda a: [{"y": [a, a]}],
+                      traces=[dict(type="scatter", x=[0, 1])], caption="An explorer without the book's script.")
+    page = ('<!DOCTYPE html><html data-theme="dark"><head><meta charset="utf-8"><title>probe</title>'
+            '<script src="_static/plotly.min.js"></script><style>figcaption { color: #555; }</style></head>'
+            f'<body style="background:#121212;color:#ddd">{figure.html}'
+            '<figure><img src="_static/plotly-probe.png" style="filter: brightness(.8)" alt="x"></figure></body></html>')
+    with Site(html_dir(), extra={"__dark_probe__.html": page}) as site:
+        driver.get(site.base_url + "__dark_probe__.html")
+        wait_until(lambda: driver.execute_script("return !!document.querySelector('.plotly-graph-div')._fullLayout"))
+        problems = "\n".join(colour_problems(driver.execute_script(COLOURS_JS), "dark"))
+    assert "probe-dark's text" in problems and "probe-dark's caption" in problems and "dimmed" in problems, problems
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Phones: every part of every explorer inside its figure at 390 x 844
+# ---------------------------------------------------------------------------------------------------------------
+
+PHONE = (390, 844)
+LAYOUT_JS = r"""
+const problems = [], width = document.documentElement.clientWidth;
+const name = node => (node.getAttribute('class') || node.tagName.toLowerCase()) +
+  (node.textContent ? ` "${node.textContent.trim().slice(0, 30)}"` : '');
+for (const figure of document.querySelectorAll('figure.kdwide-explorer')) {
+  const id = figure.querySelector('.plotly-graph-div').id, box = figure.getBoundingClientRect();
+  if (box.left < -1 || box.right > width + 1) problems.push(`${id}: the figure spans ${box.left}..${box.right} px in a ${width} px window`);
+  const parts = figure.querySelectorAll('.main-svg, .xtick text, .ytick text, .g-xtitle, .g-ytitle, .g-x2title, .g-y2title, ' +
+    '.cbaxis text, .legend, .slider-group, .kdwide-explorer-title, .kdwide-controls *, .kdwide-legend *, .kdwide-explorer-status');
+  for (const part of parts) {
+    const r = part.getBoundingClientRect();
+    if (!r.width || !r.height) continue;
+    if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1) {
+      problems.push(`${id}: ${name(part)} (${Math.round(r.left)}..${Math.round(r.right)} px) lies outside the figure ` +
+                    `(${Math.round(box.left)}..${Math.round(box.right)} px)`);
+    }
+  }
+  for (const layer of figure.querySelectorAll('.xaxislayer-above, .yaxislayer-above')) {
+    const horizontal = layer.classList.contains('xaxislayer-above');
+    const boxes = Array.from(layer.querySelectorAll('text')).map(t => t.getBoundingClientRect()).filter(r => r.width)
+      .sort((a, b) => horizontal ? a.left - b.left : a.top - b.top);
+    for (let i = 1; i < boxes.length; i++) {
+      const overlap = horizontal ? boxes[i - 1].right - boxes[i].left : boxes[i - 1].bottom - boxes[i].top;
+      if (overlap > 1) { problems.push(`${id}: tick labels overlap by ${Math.round(overlap)} px`); break; }
+    }
+  }
+}
+return problems;
+"""
+
+
+def test_every_explorer_fits_a_phone(driver) -> None:
+    from selenium.webdriver.common.by import By
+
+    root, failures = html_dir(), {}
+    size = driver.get_window_size()
+    driver.set_window_size(*PHONE)
+    try:
+        with Site(root) as site:
+            for page in explorer_pages(root):
+                open_settled(driver, site.base_url + page)
+                for plot in driver.find_elements(By.CSS_SELECTOR, ".kdwide-explorer .plotly-graph-div"):
+                    wait_for_explorer(driver, plot)
+                time.sleep(0.3)  # plotly redraws once for the narrow layout
+                if problems := driver.execute_script(LAYOUT_JS):
+                    failures[page] = problems
+            shot = SCREENSHOTS / "phone" / "intro.png"
+            open_settled(driver, site.base_url + "book/intro.html")
+            save_screenshot(driver, shot)
+    finally:
+        driver.set_window_size(size["width"], size["height"])
+    assert not failures, "\n".join(f"{page}:\n  " + "\n  ".join(problems) for page, problems in failures.items())
+
+
+def test_the_phone_check_fails_on_an_explorer_wider_than_the_phone(driver) -> None:
+    from kdwide_book.explorers import Slider, explorer
+
+    figure = explorer("probe-wide", [Slider("a", [1.0, 2.0])], lambda a: [{"y": [a, a]}],
+                      traces=[dict(type="scatter", x=[0, 1])], caption="A probe.", layout={"width": 900})
+    size = driver.get_window_size()
+    driver.set_window_size(*PHONE)
+    try:
+        with Site(html_dir(), extra={"__phone_probe__.html": EXPLORER_PROBE_PAGE.format(body=figure.html)}) as site:
+            open_settled(driver, site.base_url + "__phone_probe__.html")
+            problems = "\n".join(driver.execute_script(LAYOUT_JS))
+    finally:
+        driver.set_window_size(size["width"], size["height"])
+    assert "probe-wide: " in problems and "outside the figure" in problems, problems
