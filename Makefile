@@ -36,6 +36,10 @@ AXE_SHA256  := 29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c
 AXE_ROOT    := $(VENV)/share/axe-core
 AXE         := $(AXE_ROOT)/installed-$(AXE_VERSION)
 
+# cffconvert validates CITATION.cff in the unit tests, from a venv of its own (constraints-cffconvert.txt says why)
+CFFCONVERT_VENV := $(VENV)/share/cffconvert
+CFFCONVERT      := $(CFFCONVERT_VENV)/bin/cffconvert
+
 # make paper / make book PROFILE=paper: every chapter with profile="paper" into PAPER_DIR;
 # extra papermill arguments, e.g. PAPERMILL_ARGS="-p n_values '[32, 64]'" for a CPU smoke run.
 PROFILE        ?= ci
@@ -43,7 +47,7 @@ PAPER_DIR      ?= _build/paper
 PAPERMILL_ARGS ?=
 HTML_CHECK     := _build/check/_build/html
 
-.PHONY: setup mathjax axe test test-pinned unit nbval book-check browser device-check setup-current lock-current \
+.PHONY: setup mathjax axe cffconvert test test-pinned unit nbval book-check browser device-check setup-current lock-current \
         test-current bench bench-current gpu-wheels book paper assignments grade assignments-check clean
 
 setup: $(STAMP) $(MATHJAX)
@@ -68,6 +72,14 @@ $(AXE):
 	cd $(AXE_ROOT)/npm/node_modules/axe-core && echo "$(AXE_SHA256)  axe.min.js" | sha256sum --check --quiet && \
 	  cp axe.min.js LICENSE $(abspath $(AXE_ROOT))/
 	rm -rf $(AXE_ROOT)/npm && touch $(AXE)
+
+## make cffconvert: only the citation-file validator (its own venv, pinned in constraints-cffconvert.txt)
+cffconvert: $(CFFCONVERT)
+
+$(CFFCONVERT): constraints-cffconvert.txt
+	test -x $(CFFCONVERT_VENV)/bin/python || $(PYTHON) -m venv $(CFFCONVERT_VENV)
+	$(CFFCONVERT_VENV)/bin/python -m pip install --quiet -c constraints-cffconvert.txt cffconvert
+	touch $(CFFCONVERT)
 
 ## make setup-current: .venv-current from constraints-current.txt (no neural-tangents, no TensorFlow)
 setup-current: $(CURRENT_STAMP)
@@ -142,8 +154,8 @@ bench: setup
 bench-current: setup-current
 	for b in benchmarks/*.py; do echo "== $$b"; $(CURRENT_BIN)/python $$b || exit 1; done
 
-unit: setup
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py
+unit: setup $(CFFCONVERT)
+	KDWIDE_CFFCONVERT=$(CFFCONVERT) $(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py
 
 nbval: setup
 	$(BIN)/python -m pytest --nbval book -p no:cacheprovider -v --nbval-sanitize-with .ci/nbval-sanitize.cfg

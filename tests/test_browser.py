@@ -449,6 +449,20 @@ def test_the_figure_check_fails_on_a_bare_image() -> None:
     assert figure_problems(unnumbered) == ["image 1 (a.png): no figure number like 'Fig. 3.2'"]
 
 
+def test_without_a_repository_url_no_page_offers_repository_or_launch_buttons() -> None:
+    """The committed _config.yml leaves repository.url empty: no page links to a repository, Binder or Colab
+    (tests/test_readers.py builds a copy with a sample URL and finds them)."""
+    root = html_dir()
+    import yaml
+
+    if yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]:
+        pytest.skip("repository.url is set in _config.yml")
+    found = {page: hits for page in book_pages(root)
+             if (hits := re.findall(r'href="(https://(?:mybinder\.org|colab\.research\.google\.com|github\.com)[^"]*)"',
+                                    (root / page).read_text()))}
+    assert not found, found
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Interactive figures: every slider moves the data
 # ---------------------------------------------------------------------------------------------------------------
