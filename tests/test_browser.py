@@ -457,9 +457,9 @@ def test_without_a_repository_url_no_page_offers_repository_or_launch_buttons() 
 
     if yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]:
         pytest.skip("repository.url is set in _config.yml")
-    found = {page: hits for page in book_pages(root)
-             if (hits := re.findall(r'href="(https://(?:mybinder\.org|colab\.research\.google\.com|github\.com)[^"]*)"',
-                                    (root / page).read_text()))}
+    buttons = re.compile(r'href="https://(?:mybinder\.org|colab\.research\.google\.com)[^"]*"|'
+                         r'source-(?:repository|issues)-button')
+    found = {page: hits for page in book_pages(root) if (hits := buttons.findall((root / page).read_text()))}
     assert not found, found
 
 
