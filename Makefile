@@ -47,7 +47,7 @@ PAPER_DIR      ?= _build/paper
 PAPERMILL_ARGS ?=
 HTML_CHECK     := _build/check/_build/html
 
-.PHONY: setup mathjax axe cffconvert test test-pinned unit nbval book-check browser device-check setup-current lock-current \
+.PHONY: setup mathjax axe cffconvert pdf test test-pinned unit nbval book-check browser device-check setup-current lock-current \
         test-current bench bench-current gpu-wheels book paper assignments grade assignments-check clean
 
 setup: $(STAMP) $(MATHJAX)
@@ -170,6 +170,13 @@ book-check: setup
 ## (mouse and keyboard), axe-core on every page, dark mode, a phone-sized window
 browser: setup $(AXE)
 	KDWIDE_HTML=$(HTML_CHECK) KDWIDE_AXE=$(AXE_ROOT)/axe.min.js $(BIN)/python -m pytest tests/test_browser.py -v -p no:cacheprovider
+
+## make pdf: the whole book as one PDF (committed outputs rendered as in book-check, printed by headless Chromium:
+## Debian's chromium + chromium-driver) into _build/kd-wide-book.pdf and beside the render's index.html (download menu)
+pdf: book-check
+	$(BIN)/python -m kdwide_book.pdf $(HTML_CHECK) $(HTML_CHECK)/kd-wide-book.pdf
+	cp $(HTML_CHECK)/kd-wide-book.pdf _build/kd-wide-book.pdf
+	@echo "Whole-book PDF: $(CURDIR)/_build/kd-wide-book.pdf"
 
 ## make book: executes every chapter with its default parameters and renders _build/html
 ## (make book PROFILE=paper is make paper; make book AUDIENCE=student renders the student edition, below)
