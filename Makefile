@@ -171,12 +171,19 @@ book-check: setup
 browser: setup $(AXE)
 	KDWIDE_HTML=$(HTML_CHECK) KDWIDE_AXE=$(AXE_ROOT)/axe.min.js $(BIN)/python -m pytest tests/test_browser.py -v -p no:cacheprovider
 
-## make pdf: the whole book as one PDF (committed outputs rendered as in book-check, printed by headless Chromium:
-## Debian's chromium + chromium-driver) into _build/kd-wide-book.pdf and beside the render's index.html (download menu)
-pdf: book-check
-	$(BIN)/python -m kdwide_book.pdf $(HTML_CHECK) $(HTML_CHECK)/kd-wide-book.pdf
-	cp $(HTML_CHECK)/kd-wide-book.pdf _build/kd-wide-book.pdf
-	@echo "Whole-book PDF: $(CURDIR)/_build/kd-wide-book.pdf"
+## make pdf: the whole book as one PDF: the committed outputs rendered into _build/pdf with the download menu offering
+## the PDF, then printed by headless Chromium (Debian's chromium + chromium-driver; kdwide_book.pdf says why) beside
+## that render's index.html and into _build/kd-wide-book.pdf
+PDF_HTML := _build/pdf/_build/html
+pdf: setup
+	rm -rf _build/pdf && mkdir -p _build
+	sed -e 's/execute_notebooks: force/execute_notebooks: "off"/' \
+	  -e 's/^    kdwide_whole_book_pdf: ""/    kdwide_whole_book_pdf: kd-wide-book.pdf/' _config.yml > _build_config_pdf.yml
+	$(BIN)/jupyter-book build . --config _build_config_pdf.yml --path-output _build/pdf -W --keep-going -q; \
+	  status=$$?; rm -f _build_config_pdf.yml; exit $$status
+	$(BIN)/python -m kdwide_book.pdf $(PDF_HTML) $(PDF_HTML)/kd-wide-book.pdf
+	cp $(PDF_HTML)/kd-wide-book.pdf _build/kd-wide-book.pdf
+	@echo "Whole-book PDF: $(CURDIR)/_build/kd-wide-book.pdf (the render offering it: $(PDF_HTML)/index.html)"
 
 ## make book: executes every chapter with its default parameters and renders _build/html
 ## (make book PROFILE=paper is make paper; make book AUDIENCE=student renders the student edition, below)

@@ -49,13 +49,15 @@ def test_html_without_those_patterns_is_unchanged() -> None:
 
 
 def test_the_extension_serves_the_stylesheet_on_every_page_and_fixes_page_bodies() -> None:
-    calls: dict[str, list] = {"connect": [], "css": [], "js": []}
+    calls: dict[str, list] = {"connect": [], "css": [], "js": [], "config": []}
     app = SimpleNamespace(config=SimpleNamespace(html_static_path=["x"]),
                           connect=lambda event, handler, priority=500: calls["connect"].append((event, handler)),
                           add_css_file=lambda name, **kw: calls["css"].append(name),
-                          add_js_file=lambda name, **kw: calls["js"].append((name, kw)))
+                          add_js_file=lambda name, **kw: calls["js"].append((name, kw)),
+                          add_config_value=lambda name, default, *args, **kw: calls["config"].append((name, default)))
     setup(app)
-    handlers = dict(calls["connect"])
+    assert calls["config"] == [("kdwide_whole_book_pdf", "")]
+    handlers = {event: handler for event, handler in calls["connect"] if handler.__name__ != "_whole_book_entry"}
     handlers["builder-inited"](app)
     assert app.config.html_static_path == ["x", str(STATIC_FOLDER)]
     assert calls["css"] == [BOOK_CSS] and calls["js"] == [(BOOK_JS, {"loading_method": "defer"})]
@@ -157,3 +159,27 @@ def test_a_book_with_a_repository_url_links_each_chapter_to_its_notebook(tmp_pat
     }
     missing = {name: url for name, url in expected.items() if url not in links}
     assert not missing, f"missing links {missing}; the page links to {sorted(links)}"
+
+
+def test_the_download_menu_offers_the_whole_book_pdf_only_when_it_is_named() -> None:
+    handlers: list = []
+    app = SimpleNamespace(config=SimpleNamespace(html_static_path=[], kdwide_whole_book_pdf=""),
+                          connect=lambda event, handler, priority=500: handlers.append((event, handler, priority)),
+                          add_css_file=lambda *a, **k: None, add_js_file=lambda *a, **k: None,
+                          add_config_value=lambda *a, **k: None)
+    setup(app)
+    entry = next(handler for event, handler, priority in handlers if handler.__name__ == "_whole_book_entry")
+    assert next(priority for event, handler, priority in handlers if handler is entry) > 501  # after the theme's
+
+    def context() -> dict:
+        return {"pathto": lambda name, resource: f"../{name}",
+                "header_buttons": [{"label": "download-buttons", "buttons": [{"label": "download-pdf-button"}]}]}
+
+    page = context()
+    entry(app, "book/03_risk_bound", "page.html", page, None)
+    assert len(page["header_buttons"][0]["buttons"]) == 1  # not named: no entry
+    app.config.kdwide_whole_book_pdf = "kd-wide-book.pdf"
+    page = context()
+    entry(app, "book/03_risk_bound", "page.html", page, None)
+    added = page["header_buttons"][0]["buttons"][-1]
+    assert added["url"] == "../kd-wide-book.pdf" and added["type"] == "link" and "whole book" in added["text"]

@@ -11,6 +11,8 @@ Listed in ``_config.yml`` (``extra_extensions: [kdwide_book.readers]``), it
 - turns the repository, issue and launch (Binder, Colab) buttons on from one setting, ``repository: url:`` in
   ``_config.yml`` (:func:`repository_options`): empty, the book shows none of them (a copy with no public home);
   set, every chapter links to its notebook in that repository and opens it on Binder and Colab;
+- offers the whole-book PDF in every page's download menu when ``kdwide_whole_book_pdf`` (Sphinx config; ``make pdf``
+  sets it for its render) names it, beside the theme's "print this page" entry;
 - repairs roles in the generated HTML of every page (:func:`accessible_body`): sphinxcontrib-bibtex marks the
   reference list ``role="list"`` but its entries with the deprecated ``doc-biblioentry`` (axe-core: critical
   ``aria-required-children``), pandas tables leave the index column's header cell empty (``empty-table-header``), and
@@ -86,6 +88,16 @@ def _repository_buttons(app: Any, config: Any) -> None:
     config.html_theme_options = repository_options(config.html_theme_options or {})
 
 
+def _whole_book_entry(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    # after sphinx-book-theme's add_header_buttons (priority 501), which fills context["header_buttons"]
+    name = app.config.kdwide_whole_book_pdf
+    for group in context.get("header_buttons", []):
+        if name and group.get("label") == "download-buttons":
+            group["buttons"].append({
+                "type": "link", "url": context["pathto"](name, 1), "text": "whole book (.pdf)", "icon": "fas fa-book",
+                "tooltip": "Download the whole book as one PDF", "label": "download-whole-book-button"})
+
+
 def _serve_static(app: Any) -> None:
     app.config.html_static_path = [*app.config.html_static_path, str(STATIC_FOLDER)]
 
@@ -103,4 +115,6 @@ def setup(app: Any) -> dict[str, Any]:
     app.add_css_file(BOOK_CSS)
     app.add_js_file(BOOK_JS, loading_method="defer")
     app.connect("html-page-context", _page_body)
+    app.add_config_value("kdwide_whole_book_pdf", "", "html", types=[str])
+    app.connect("html-page-context", _whole_book_entry, priority=600)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
