@@ -126,7 +126,7 @@ test-pinned: setup unit nbval book-check browser
 ## and the device check on the CPU
 test-current: setup-current
 	$(CURRENT_BIN)/python -c "import jax, sys; print(f'current environment: python {sys.version.split()[0]}, jax {jax.__version__}')"
-	$(CURRENT_BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py
+	$(CURRENT_BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py --ignore=tests/test_pdf.py
 	rm -rf _build/current
 	$(CURRENT_BIN)/python -m kdwide_book.book run --profile ci --out _build/current --require-claims
 	$(CURRENT_BIN)/python -m kdwide.device_check --scale small
@@ -155,7 +155,7 @@ bench-current: setup-current
 	for b in benchmarks/*.py; do echo "== $$b"; $(CURRENT_BIN)/python $$b || exit 1; done
 
 unit: setup $(CFFCONVERT)
-	KDWIDE_CFFCONVERT=$(CFFCONVERT) $(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py
+	KDWIDE_CFFCONVERT=$(CFFCONVERT) $(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py --ignore=tests/test_pdf.py
 
 nbval: setup
 	$(BIN)/python -m pytest --nbval book -p no:cacheprovider -v --nbval-sanitize-with .ci/nbval-sanitize.cfg
@@ -167,9 +167,10 @@ book-check: setup
 	  status=$$?; rm -f _build_config_check.yml; exit $$status
 
 ## make browser: opens every page of the book-check render (screenshots in _build/screenshots/): math, images, explorers
-## (mouse and keyboard), axe-core on every page, dark mode, a phone-sized window
+## (mouse and keyboard), axe-core on every page, dark mode, a phone-sized window; then prints it to PDF and reads the
+## PDF back (tests/test_pdf.py: titles, math, figures)
 browser: setup $(AXE)
-	KDWIDE_HTML=$(HTML_CHECK) KDWIDE_AXE=$(AXE_ROOT)/axe.min.js $(BIN)/python -m pytest tests/test_browser.py -v -p no:cacheprovider
+	KDWIDE_HTML=$(HTML_CHECK) KDWIDE_AXE=$(AXE_ROOT)/axe.min.js $(BIN)/python -m pytest tests/test_browser.py tests/test_pdf.py -v -p no:cacheprovider
 
 ## make pdf: the whole book as one PDF: the committed outputs rendered into _build/pdf with the download menu offering
 ## the PDF, then printed by headless Chromium (Debian's chromium + chromium-driver; kdwide_book.pdf says why) beside
