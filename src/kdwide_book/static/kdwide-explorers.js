@@ -113,7 +113,10 @@
       var key = trace.legendgroup || ("trace-" + index);
       if (!byKey[key]) {
         if (!trace.showlegend || !plainText(trace.name)) { return; }
-        byKey[key] = {name: plainText(trace.name), indices: [], line: trace.line || {}, marker: trace.marker || {}};
+        var input = plot.data[trace.index] || {};  // plotly leaves mode unset in _fullData for an empty trace
+        byKey[key] = {name: plainText(trace.name), indices: [], line: trace.line || input.line || {},
+                      marker: input.marker || trace.marker || {},
+                      lines: trace.type !== "scatter" || String(input.mode || trace.mode || "lines").indexOf("lines") >= 0};
         groups.push(byKey[key]);
       }
       byKey[key].indices.push(trace.index);
@@ -133,10 +136,15 @@
       button.setAttribute("aria-pressed", plot.data[group.indices[0]].visible === "legendonly" ? "false" : "true");
       var swatch = element("span", "kdwide-swatch");
       swatch.setAttribute("aria-hidden", "true");
-      var colour = typeof group.line.color === "string" ? group.line.color : group.marker.color;
-      if (typeof colour === "string") { swatch.style.borderTopColor = colour; }
-      var dash = group.line.dash || "solid";
-      swatch.style.borderTopStyle = dash === "dot" ? "dotted" : (dash === "solid" ? "solid" : "dashed");
+      var colour = group.lines && typeof group.line.color === "string" ? group.line.color : group.marker.color;
+      if (!group.lines) {  // a marker-only trace (e.g. a flip point): a dot of its colour, not a line
+        swatch.classList.add("kdwide-swatch-marker");
+        if (typeof colour === "string") { swatch.style.backgroundColor = colour; }
+      } else {
+        if (typeof colour === "string") { swatch.style.borderTopColor = colour; }
+        var dash = group.line.dash || "solid";
+        swatch.style.borderTopStyle = dash === "dot" ? "dotted" : (dash === "solid" ? "solid" : "dashed");
+      }
       button.append(swatch, element("span", "", group.name));
       button.addEventListener("click", function () {
         var visible = button.getAttribute("aria-pressed") !== "true";
