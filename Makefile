@@ -29,6 +29,17 @@ MATHJAX_ROOT    := $(VENV)/share/mathjax
 # a stamp per version (a new version reinstalls); the files the book serves are in $(MATHJAX_ROOT)/static/mathjax/
 MATHJAX         := $(MATHJAX_ROOT)/installed-$(MATHJAX_VERSION)
 
+# axe-core (make browser's accessibility checks), from npm like MathJax; the checksum pins the exact file the tests
+# inject into every page (tests/test_browser.py reads $(AXE_ROOT)/axe.min.js).
+AXE_VERSION := 4.14.1
+AXE_SHA256  := 29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c
+AXE_ROOT    := $(VENV)/share/axe-core
+AXE         := $(AXE_ROOT)/installed-$(AXE_VERSION)
+
+# cffconvert validates CITATION.cff in the unit tests, from a venv of its own (constraints-cffconvert.txt says why)
+CFFCONVERT_VENV := $(VENV)/share/cffconvert
+CFFCONVERT      := $(CFFCONVERT_VENV)/bin/cffconvert
+
 # make paper / make book PROFILE=paper: every chapter with profile="paper" into PAPER_DIR;
 # extra papermill arguments, e.g. PAPERMILL_ARGS="-p n_values '[32, 64]'" for a CPU smoke run.
 PROFILE        ?= ci
@@ -36,7 +47,7 @@ PAPER_DIR      ?= _build/paper
 PAPERMILL_ARGS ?=
 HTML_CHECK     := _build/check/_build/html
 
-.PHONY: setup mathjax test test-pinned unit nbval book-check browser device-check setup-current lock-current \
+.PHONY: setup mathjax axe cffconvert pdf test test-pinned unit nbval book-check browser device-check setup-current lock-current \
         test-current bench bench-current gpu-wheels book paper assignments grade assignments-check robustness clean
 
 setup: $(STAMP) $(MATHJAX)
@@ -50,6 +61,25 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test,reference,sweep,course]"
 	touch $(STAMP)
+
+## make axe: only axe-core (the browser tests' accessibility checker)
+axe: $(AXE)
+
+$(AXE):
+	@command -v npm >/dev/null || { echo "npm is required to install axe-core $(AXE_VERSION) (accessibility checks of make browser)"; exit 1; }
+	rm -rf $(AXE_ROOT) && mkdir -p $(AXE_ROOT)
+	npm install --prefix $(AXE_ROOT)/npm --no-save --no-package-lock --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION)
+	cd $(AXE_ROOT)/npm/node_modules/axe-core && echo "$(AXE_SHA256)  axe.min.js" | sha256sum --check --quiet && \
+	  cp axe.min.js LICENSE $(abspath $(AXE_ROOT))/
+	rm -rf $(AXE_ROOT)/npm && touch $(AXE)
+
+## make cffconvert: only the citation-file validator (its own venv, pinned in constraints-cffconvert.txt)
+cffconvert: $(CFFCONVERT)
+
+$(CFFCONVERT): constraints-cffconvert.txt
+	test -x $(CFFCONVERT_VENV)/bin/python || $(PYTHON) -m venv $(CFFCONVERT_VENV)
+	$(CFFCONVERT_VENV)/bin/python -m pip install --quiet -c constraints-cffconvert.txt cffconvert
+	touch $(CFFCONVERT)
 
 ## make setup-current: .venv-current from constraints-current.txt (no neural-tangents, no TensorFlow)
 setup-current: $(CURRENT_STAMP)
@@ -100,7 +130,7 @@ CURRENT_SEED ?= 2718
 ## and the device check on the CPU
 test-current: setup-current
 	$(CURRENT_BIN)/python -c "import jax, sys; print(f'current environment: python {sys.version.split()[0]}, jax {jax.__version__}')"
-	$(CURRENT_BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py
+	$(CURRENT_BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py --ignore=tests/test_pdf.py
 	rm -rf _build/current
 	$(CURRENT_BIN)/python -m kdwide_book.book run --profile ci --out _build/current --require-claims \
 	  --papermill-args "-p seed $(CURRENT_SEED)"
@@ -129,8 +159,8 @@ bench: setup
 bench-current: setup-current
 	for b in benchmarks/*.py; do echo "== $$b"; $(CURRENT_BIN)/python $$b || exit 1; done
 
-unit: setup
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py
+unit: setup $(CFFCONVERT)
+	KDWIDE_CFFCONVERT=$(CFFCONVERT) $(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py --ignore=tests/test_pdf.py
 
 nbval: setup
 	$(BIN)/python -m pytest --nbval book -p no:cacheprovider -v --nbval-sanitize-with .ci/nbval-sanitize.cfg
@@ -141,9 +171,25 @@ book-check: setup
 	$(BIN)/jupyter-book build . --config _build_config_check.yml --path-output _build/check -W --keep-going -q; \
 	  status=$$?; rm -f _build_config_check.yml; exit $$status
 
-## make browser: opens every page of the book-check render (screenshots in _build/screenshots/)
-browser: setup
-	KDWIDE_HTML=$(HTML_CHECK) $(BIN)/python -m pytest tests/test_browser.py -v -p no:cacheprovider
+## make browser: opens every page of the book-check render (screenshots in _build/screenshots/): math, images, explorers
+## (mouse and keyboard), axe-core on every page, dark mode, a phone-sized window; then prints it to PDF and reads the
+## PDF back (tests/test_pdf.py: titles, math, figures)
+browser: setup $(AXE)
+	KDWIDE_HTML=$(HTML_CHECK) KDWIDE_AXE=$(AXE_ROOT)/axe.min.js $(BIN)/python -m pytest tests/test_browser.py tests/test_pdf.py -v -p no:cacheprovider
+
+## make pdf: the whole book as one PDF: the committed outputs rendered into _build/pdf with the download menu offering
+## the PDF, then printed by headless Chromium (Debian's chromium + chromium-driver; kdwide_book.pdf says why) beside
+## that render's index.html and into _build/kd-wide-book.pdf
+PDF_HTML := _build/pdf/_build/html
+pdf: setup
+	rm -rf _build/pdf && mkdir -p _build
+	sed -e 's/execute_notebooks: force/execute_notebooks: "off"/' \
+	  -e 's/^    kdwide_whole_book_pdf: ""/    kdwide_whole_book_pdf: kd-wide-book.pdf/' _config.yml > _build_config_pdf.yml
+	$(BIN)/jupyter-book build . --config _build_config_pdf.yml --path-output _build/pdf -W --keep-going -q; \
+	  status=$$?; rm -f _build_config_pdf.yml; exit $$status
+	$(BIN)/python -m kdwide_book.pdf $(PDF_HTML) $(PDF_HTML)/kd-wide-book.pdf
+	cp $(PDF_HTML)/kd-wide-book.pdf _build/kd-wide-book.pdf
+	@echo "Whole-book PDF: $(CURDIR)/_build/kd-wide-book.pdf (the render offering it: $(PDF_HTML)/index.html)"
 
 ## make book: executes every chapter with its default parameters and renders _build/html
 ## (make book PROFILE=paper is make paper; make book AUDIENCE=student renders the student edition, below)

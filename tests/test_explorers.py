@@ -15,7 +15,8 @@ from kdwide import effective_logit
 from kdwide.experiments.discontinuity import flip_teacher_logit
 from kdwide_book import chapter_explorers as chapters
 from kdwide_book.book import external_references
-from kdwide_book.explorers import PLOTLY_JS, Slider, compact, explorer, plotly_javascript, setup
+from kdwide_book.explorers import (EXPLORERS_JS, PLOTLY_JS, Slider, compact, explorer, explorers_javascript,
+                                  plotly_javascript, setup)
 
 pytest.importorskip("plotly", reason="plotly draws the interactive figures (core dependency)")
 
@@ -86,10 +87,12 @@ def test_the_site_serves_plotly_once_and_only_pages_with_an_explorer_load_it(tmp
     served = Path(app.config.html_static_path[-1]) / PLOTLY_JS
     assert app.config.html_static_path[0] == "x" and served.read_bytes() == plotly_javascript().read_bytes()
     assert served.stat().st_size > 1_000_000  # the real library, not a stub
+    script = Path(app.config.html_static_path[-1]) / EXPLORERS_JS
+    assert script.read_bytes() == explorers_javascript().read_bytes() and b"plotly_sliderchange" in script.read_bytes()
     handlers["html-page-context"](app, "book/intro", "page.html", {"body": "<p>no figure</p>"}, None)
     assert calls["js"] == []
     handlers["html-page-context"](app, "book/01", "page.html", {"body": simple().html}, None)
-    assert calls["js"] == [PLOTLY_JS]
+    assert calls["js"] == [PLOTLY_JS, EXPLORERS_JS]
 
 
 def test_external_references_finds_loaded_resources_not_links() -> None:

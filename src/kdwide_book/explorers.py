@@ -34,7 +34,6 @@ import itertools
 import json
 import math
 import re
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,12 +41,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Slider", "Explorer", "explorer", "glue", "compact", "plotly_javascript", "setup"]
+from kdwide_book.results import atomic_write
+
+__all__ = ["Slider", "Explorer", "explorer", "glue", "compact", "plotly_javascript", "explorers_javascript", "setup"]
 
 #: significant digits kept in embedded data
 SIGNIFICANT_DIGITS = 4
 #: the file name plotly.js is served under (``_static/``)
 PLOTLY_JS = "plotly.min.js"
+#: the explorers' keyboard, screen-reader, dark-mode and phone script (``_static/``)
+EXPLORERS_JS = "kdwide-explorers.js"
 _ELEMENT_ID = re.compile(r"^[a-z][a-z0-9-]*$")
 _EXPLORER_MARK = 'class="kdwide-explorer"'
 
@@ -255,23 +258,34 @@ def plotly_javascript() -> Path:
     return path
 
 
+def explorers_javascript() -> Path:
+    """The script that gives the book's explorers keyboard controls, a live description and dark mode
+    (``static/kdwide-explorers.js`` in this package; its header says what it does)."""
+    return Path(__file__).resolve().parent / "static" / EXPLORERS_JS
+
+
 def _serve_plotly(app: Any) -> None:
-    # A folder holding only plotly.min.js joins html_static_path: Sphinx copies it to _static/ once per site.
+    # A folder holding plotly.min.js and the explorers' script joins html_static_path: Sphinx copies them to
+    # _static/ once per site.
     folder = Path(app.doctreedir) / "kdwide-plotly"
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(plotly_javascript(), folder / PLOTLY_JS)
+    for source in (plotly_javascript(), explorers_javascript()):
+        atomic_write(folder / source.name, source.read_bytes(), fsync=False)
     app.config.html_static_path = [*app.config.html_static_path, str(folder)]
 
 
 def _page_scripts(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
     # Only pages with an explorer load plotly.js, in <head> and not deferred: the explorers' inline scripts call
-    # Plotly when the page is parsed. (Sphinx restores the site-wide script list before each page.)
+    # Plotly when the page is parsed. The explorers' script is deferred: it runs once the page is parsed and waits
+    # for each plot to be drawn. (Sphinx restores the site-wide script list before each page.)
     if _EXPLORER_MARK in context.get("body", ""):
         app.add_js_file(PLOTLY_JS, priority=300)
+        app.add_js_file(EXPLORERS_JS, priority=310, loading_method="defer")
 
 
 def setup(app: Any) -> dict[str, Any]:
-    """Sphinx extension: serve plotly.js once from ``_static`` and load it on the pages that hold an explorer."""
+    """Sphinx extension: serve plotly.js and the explorers' script once from ``_static`` and load them on the pages
+    that hold an explorer."""
     app.connect("builder-inited", _serve_plotly)
     # before kdwide_book.book's handler (priority 500), which replaces the page's script list by a de-duplicated copy
     app.connect("html-page-context", _page_scripts, priority=400)
