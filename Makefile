@@ -98,13 +98,13 @@ test-current: setup-current
 	$(CURRENT_BIN)/python -c "import jax, sys; print(f'current environment: python {sys.version.split()[0]}, jax {jax.__version__}')"
 	$(CURRENT_BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py
 	rm -rf _build/current
-	$(CURRENT_BIN)/python -m kdwide_book.book run --profile ci --out _build/current --require-claims
-	$(CURRENT_BIN)/python -m kdwide.device_check --scale small
+	$(CURRENT_BIN)/python -m kdwide_book.paper --profile ci --out _build/current --require-claims
+	$(CURRENT_BIN)/python -m kdwide_book.device_check --scale small
 
 ## make device-check: paper-scale kernels on the default JAX device against stored float64 CPU values
-## (DEVICE_SCALE=small for a CPU); on a GPU machine without make/.venv: python -m kdwide.device_check
+## (DEVICE_SCALE=small for a CPU); on a GPU machine without make/.venv: python -m kdwide_book.device_check
 device-check: setup
-	$(BIN)/python -m kdwide.device_check --scale $(DEVICE_SCALE)
+	$(BIN)/python -m kdwide_book.device_check --scale $(DEVICE_SCALE)
 
 ## make gpu-wheels: wheels (Python $(GPU_PYTHON_VERSION), x86-64 Linux) of what the chapters need beyond jax, numpy, scipy,
 ## pandas, matplotlib and scikit-learn (distributed: paper runs go through the Dask runner; plotly: the interactive
@@ -161,7 +161,7 @@ endif
 ## make paper: every chapter at paper scale (profile="paper", meant for a GPU) into $(PAPER_DIR), committed
 ## notebooks untouched; executed notebooks, results files and timings.json there
 paper: setup
-	$(BIN)/python -m kdwide_book.book paper --out $(PAPER_DIR) --papermill-args "$(PAPERMILL_ARGS)"
+	$(BIN)/python -m kdwide_book.paper --out $(PAPER_DIR) --papermill-args "$(PAPERMILL_ARGS)"
 
 ## make assignments: otter-grader assignments of every chapter in _build/assignments: student notebooks, one
 ## Gradescope autograder zip per chapter, instructor notebooks, an instructor guide (README.md). The autograder installs

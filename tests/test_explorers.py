@@ -14,7 +14,7 @@ import pytest
 from kdwide import effective_logit
 from kdwide.experiments.discontinuity import flip_teacher_logit
 from kdwide_book import chapter_explorers as chapters
-from kdwide_book.book import external_references
+from kdwide_book.sphinx_extension import external_references
 from kdwide_book.explorers import PLOTLY_JS, Slider, compact, explorer, plotly_javascript, setup
 
 pytest.importorskip("plotly", reason="plotly draws the interactive figures (core dependency)")
