@@ -36,7 +36,7 @@ PAPER_DIR      ?= _build/paper
 PAPERMILL_ARGS ?=
 HTML_CHECK     := _build/check/_build/html
 
-.PHONY: setup mathjax test test-pinned unit nbval book-check browser device-check setup-current lock-current \
+.PHONY: setup mathjax test test-fast test-pinned unit nbval book-check browser device-check setup-current lock-current \
         test-current bench bench-current gpu-wheels book paper assignments grade assignments-check clean
 
 setup: $(STAMP) $(MATHJAX)
@@ -126,6 +126,13 @@ bench-current: setup-current
 
 unit: setup
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py
+
+## make test-fast: the developers' loop, under 3 minutes on 2 cores: the unit tests that start no Jupyter kernel, open
+## no browser, grade nothing and are not slow (pytest markers, pyproject.toml); each test fails after FAST_TIMEOUT s
+FAST_TESTS   := not kernel and not browser and not grading and not slow
+FAST_TIMEOUT ?= 120
+test-fast: setup
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider -m "$(FAST_TESTS)" --timeout=$(FAST_TIMEOUT)
 
 nbval: setup
 	$(BIN)/python -m pytest --nbval book -p no:cacheprovider -v --nbval-sanitize-with .ci/nbval-sanitize.cfg

@@ -22,6 +22,7 @@ def stored_reference():
     return json.loads(device_check.reference_path().read_text())
 
 
+@pytest.mark.slow  # several seconds on 2 cores: left out of make test-fast
 def test_small_scale_agrees_with_the_stored_float64_reference(stored_reference):
     results = device_check.run_checks("small", repeats=1, reference=stored_reference)
     assert [r.workload for r in results] == ["effective_logits", "ntk_cholesky", "grid"]
@@ -54,6 +55,7 @@ def test_bad_arguments_name_the_parameter():
         device_check.run_checks("small", repeats=0)
 
 
+@pytest.mark.slow  # several seconds on 2 cores: left out of make test-fast
 def test_command_line_needs_only_jax_numpy_and_scipy():
     """The bare-GPU-machine route: ``PYTHONPATH=src python -m kdwide_book.device_check`` from a copy of the repository,
     importing nothing beyond jax, numpy and scipy (kdwide_book itself imports nothing)."""

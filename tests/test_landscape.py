@@ -8,6 +8,7 @@ from kdwide.experiments import landscape
 SETTINGS = dict(n_test=400, input_dim=4, n_anchors=12, teacher_logit_scale=3.0, depth=2, activation="relu", w_std=1.4, b_std=0.1)
 
 
+@pytest.mark.slow  # several seconds on 2 cores: left out of make test-fast
 def test_risk_landscape_has_one_record_per_point_and_pure_soft_labels_ignore_temperature():
     records = landscape.risk_landscape_records(
         seeds=[0, 1], rho_values=[0.0, 0.5, 1.0], temperature_values=[1.0, 4.0], n_train=48, **SETTINGS
