@@ -30,19 +30,8 @@ from kdwide_book import PROFILES
 from kdwide_book.book import chapter_notebooks, platform_summary
 from kdwide_book.parameters import validate_parameter
 from kdwide_book.results import atomic_write, write_json
-from kdwide_book.runner import (
-    DEFAULT_RETRIES,
-    PointOutcome,
-    PointTask,
-    check_retries,
-    dask_client,
-    notebook_parameters,
-    notebook_path_defaults,
-    parse_scalar,
-    resolve_path_parameters,
-    run_tasks,
-    runnable_text,
-)
+from kdwide_book import runner
+from kdwide_book.runner import PointOutcome, PointTask
 
 __all__ = ["RUNNER_SETS", "TIMINGS", "build_parser", "claim_table", "main", "papermill_parameters", "run_paper_profile"]
 
@@ -68,7 +57,7 @@ def papermill_parameters(arguments: Sequence[str]) -> dict[str, Any]:
         option = arguments.pop(0)
         if option in ("-p", "--parameters", "-r", "--parameters_raw") and len(arguments) >= 2:
             name, value = arguments.pop(0), arguments.pop(0)
-            parameters[name] = value if option in ("-r", "--parameters_raw") else parse_scalar(value)
+            parameters[name] = value if option in ("-r", "--parameters_raw") else runner.parse_scalar(value)
         elif option in ("-y", "--parameters_yaml") and arguments:
             document = yaml.safe_load(arguments.pop(0))
             if not isinstance(document, dict):
@@ -116,25 +105,25 @@ def _chapter_tasks(timings: _Timings, overrides: dict[str, Any]) -> list[PointTa
         print(f"[{timings.profile}] {path} -> {output}", flush=True)
         try:
             notebook = nbformat.read(path, as_version=4)
-            own_paths = notebook_path_defaults(
-                path, {k: v for k, v in notebook_parameters(path).items() if k not in overrides})
+            own_paths = runner.notebook_path_defaults(
+                path, {k: v for k, v in runner.notebook_parameters(path).items() if k not in overrides})
         except Exception as exc:  # a missing or broken notebook: this chapter failed, the others run
             timings.record(index, seconds=0.0, error=f"{type(exc).__name__}: {exc}", attempts=0)
             continue
         tasks.append(PointTask(point_id=str(index), parameters={**own_paths, "profile": timings.profile, **overrides},
-                               notebook_name=path.name, notebook_text=runnable_text(notebook)))
+                               notebook_name=path.name, notebook_text=runner.runnable_text(notebook)))
     return tasks
 
 
 def _run_chapters(timings: _Timings, tasks: Sequence[PointTask], *, retries: int, scheduler: str | None) -> None:
     """The chapters on a one-worker Dask cluster (or ``scheduler``'s), one at a time; each outcome stored as it ends."""
-    with dask_client(jobs=1, scheduler=scheduler) as client:
+    with runner.dask_client(jobs=1, scheduler=scheduler) as client:
 
         def on_retry(outcome: PointOutcome) -> None:
             print(f"[{timings.profile}] {timings.paths[int(outcome.point_id)].name}: {outcome.cause} on attempt "
                   f"{outcome.attempt} ({outcome.error}); running it again", file=sys.stderr, flush=True)
 
-        for outcome in run_tasks(client, tasks, retries=retries, on_retry=on_retry):
+        for outcome in runner.run_tasks(client, tasks, retries=retries, on_retry=on_retry):
             index = int(outcome.point_id)
             output = timings.output(index)
             if outcome.notebook_text is not None:
@@ -181,12 +170,12 @@ def run_paper_profile(
       the chapter's last run.
     """
     validate_parameter("profile", profile)
-    retries = check_retries(DEFAULT_RETRIES if retries is None else retries)
+    retries = runner.check_retries(runner.DEFAULT_RETRIES if retries is None else retries)
     paths = [Path(p) for p in notebooks] if notebooks is not None else chapter_notebooks(root)
     overrides = papermill_parameters(papermill_args)
     for name in RUNNER_SETS & overrides.keys():
         raise ValueError(f"papermill_args must not set {name!r}: the runner sets it (use --profile / --out)")
-    overrides = resolve_path_parameters(overrides, base=Path.cwd(), source="the papermill argument")
+    overrides = runner.resolve_path_parameters(overrides, base=Path.cwd(), source="the papermill argument")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     timings = _Timings(out_dir, paths, profile, papermill_args)
@@ -241,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", default="paper", choices=PROFILES)
     parser.add_argument("--retries", type=int, default=None,
                         help=f"runs again a chapter whose kernel or worker died, up to this many times "
-                             f"(default {DEFAULT_RETRIES})")
+                             f"(default {runner.DEFAULT_RETRIES})")
     parser.add_argument("--require-claims", action="store_true",
                         help="print every chapter's claims from its results file; fail unless all hold")
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: the chapters of _toc.yml")
