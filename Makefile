@@ -128,11 +128,14 @@ unit: setup
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py
 
 ## make test-fast: the developers' loop, under 3 minutes on 2 cores: the unit tests that start no Jupyter kernel, open
-## no browser, grade nothing and are not slow (pytest markers, pyproject.toml); each test fails after FAST_TIMEOUT s
+## no browser, grade nothing and are not slow (pytest markers, pyproject.toml), on FAST_WORKERS processes (pytest-xdist,
+## one test file per worker at a time); each test fails after FAST_TIMEOUT s
 FAST_TESTS   := not kernel and not browser and not grading and not slow
 FAST_TIMEOUT ?= 120
+FAST_WORKERS ?= 2
 test-fast: setup
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider -m "$(FAST_TESTS)" --timeout=$(FAST_TIMEOUT)
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider -m "$(FAST_TESTS)" --timeout=$(FAST_TIMEOUT) \
+	  -n $(FAST_WORKERS) --dist loadfile
 
 nbval: setup
 	$(BIN)/python -m pytest --nbval book -p no:cacheprovider -v --nbval-sanitize-with .ci/nbval-sanitize.cfg

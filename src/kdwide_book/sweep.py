@@ -23,7 +23,9 @@ Status log: every line has ``event`` and ``time``; ``"run"`` opens a run (notebo
 its ``attempt`` and the ``notebook_sha256`` it ran; ``"stale"`` a point moved aside; ``"end"`` closes a run. Each
 finished or failed point costs one appended line and one fsync, whatever the size of the sweep; the manifest is
 written when a run starts and when it ends (also on Ctrl-C), and the table once, at the end, from the results files
-(:func:`rebuild_table`, ``kdwide table OUT``, writes it again).
+(:func:`rebuild_table`, ``kdwide table OUT``, writes it again). Only one sweep at a time uses an out folder: it holds
+an exclusive lock on the folder itself. :func:`run_sweep` is three named steps: plan (check the sweep, read the notebook
+once), execute (run what is not finished), collect (table and manifest, also after an interruption).
 
 Resuming: a point is finished when its last ``finished``/``failed``/``stale`` line says ``finished`` and its
 ``results.json`` is a valid results file. Files are written to a temporary name and renamed, ``results.json`` before
@@ -105,7 +107,6 @@ __all__ = [
     "parse_values",
     "plan_sweep",
     "point_id",
-    "RunSettings",
     "read_status",
     "read_sweep_defaults",
     "read_sweep_table",
@@ -574,7 +575,7 @@ def _check_count(value: Any, name: str, minimum: int, meaning: str) -> None:
 
 
 @dataclass(frozen=True)
-class RunSettings:
+class _RunSettings:
     """How a sweep's points run (recorded in the manifest as ``runner``); see :func:`run_sweep` for each field."""
 
     jobs: int = 1
@@ -613,7 +614,7 @@ class _Progress:
 
 
 def _plan(notebook: Path, grid: Mapping[str, Sequence[Any]], seeds: Sequence[int] | None,
-          defaults: Mapping[str, Any] | None, settings: RunSettings) -> _Plan:
+          defaults: Mapping[str, Any] | None, settings: _RunSettings) -> _Plan:
     """Plan: check the settings, the grid and the notebook; read the notebook's code once."""
     _check_count(settings.jobs, "jobs", 1, "local worker processes")
     check_retries(settings.retries)
@@ -664,7 +665,7 @@ def _sort_points(plan: _Plan, out: Path, keep_stale: bool) -> _Progress:
     return _Progress(finished, stale, table_sha, skipped)
 
 
-def _start_manifest(plan: _Plan, progress: _Progress, settings: RunSettings, *, grid: Mapping[str, Sequence[Any]],
+def _start_manifest(plan: _Plan, progress: _Progress, settings: _RunSettings, *, grid: Mapping[str, Sequence[Any]],
                     seeds: Sequence[int] | None, command: Sequence[str] | None) -> dict[str, Any]:
     runner = {"jobs": settings.jobs if settings.scheduler is None else None, "scheduler": settings.scheduler,
               "kernel": plan.kernel, "retries": settings.retries, "cell_timeout": settings.cell_timeout,
@@ -700,7 +701,7 @@ def _move_stale_aside(plan: _Plan, progress: _Progress, out: Path, log: StatusLo
               f"again (their earlier results are in {out / 'stale'})", file=sys.stderr)
 
 
-def _execute(plan: _Plan, progress: _Progress, settings: RunSettings, out: Path, log: StatusLog,
+def _execute(plan: _Plan, progress: _Progress, settings: _RunSettings, out: Path, log: StatusLog,
              command: Sequence[str] | None) -> None:
     """Execute: run every point not finished on the Dask cluster; store each outcome and log it as it completes."""
     sha = plan.notebook_sha256
@@ -822,7 +823,7 @@ def run_sweep(
         another sweep, or ``keep_stale`` would mix two versions of the notebook.
       KeyboardInterrupt: after writing the table and manifest of what finished (rerun to resume).
     """
-    settings = RunSettings(jobs, scheduler, kernel_name, cell_timeout, retries, keep_stale, progress)
+    settings = _RunSettings(jobs, scheduler, kernel_name, cell_timeout, retries, keep_stale, progress)
     plan = _plan(Path(notebook), grid, seeds, defaults, settings)
     out = Path(out)
     _check_out_folder(out, plan.notebook)
