@@ -373,6 +373,25 @@ def test_status_log_survives_a_torn_last_line(tmp_path):
     assert all(e["time"] for e in events) and list(read_status(tmp_path / "missing")) == []
 
 
+def test_one_sweep_at_a_time_holds_its_out_folder_without_a_lock_file(tmp_path):
+    import fcntl
+
+    from kdwide_book.results import write_json
+    from kdwide_book.sweep import rebuild_table
+
+    out = tmp_path / "out"
+    write_json(out / "manifest.json", {"axes": {"rho": [0.5]}, "table": {"notebook_sha256": "h", "rows": None}})
+    held = os.open(out, os.O_RDONLY)  # what a running sweep holds
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ValueError, match="another sweep is running in"):
+            rebuild_table(out)
+    finally:
+        os.close(held)
+    assert len(rebuild_table(out)) == 0  # free again: an empty table (no point finished)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "table.csv", "table.parquet"]
+
+
 def test_bad_counts_are_refused_before_anything_runs(tmp_path, capsys):
     with pytest.raises(ValueError, match="jobs must be an integer >= 1"):
         run_sweep(FIXTURE, GRID, out=tmp_path / "a", jobs=0, progress=False)
