@@ -47,8 +47,8 @@ PAPER_DIR      ?= _build/paper
 PAPERMILL_ARGS ?=
 HTML_CHECK     := _build/check/_build/html
 
-.PHONY: setup mathjax axe cffconvert pdf test test-pinned unit nbval book-check browser device-check setup-current lock-current \
-        test-current bench bench-current gpu-wheels book paper assignments grade assignments-check robustness clean
+.PHONY: setup mathjax axe cffconvert pdf test test-fast test-pinned unit nbval book-check browser device-check setup-current \
+        lock-current test-current bench bench-current gpu-wheels book paper assignments grade assignments-check robustness clean
 
 setup: $(STAMP) $(MATHJAX)
 
@@ -132,14 +132,14 @@ test-current: setup-current
 	$(CURRENT_BIN)/python -c "import jax, sys; print(f'current environment: python {sys.version.split()[0]}, jax {jax.__version__}')"
 	$(CURRENT_BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py --ignore=tests/test_pdf.py
 	rm -rf _build/current
-	$(CURRENT_BIN)/python -m kdwide_book.book run --profile ci --out _build/current --require-claims \
+	$(CURRENT_BIN)/python -m kdwide_book.paper --profile ci --out _build/current --require-claims \
 	  --papermill-args "-p seed $(CURRENT_SEED)"
-	$(CURRENT_BIN)/python -m kdwide.device_check --scale small
+	$(CURRENT_BIN)/python -m kdwide_book.device_check --scale small
 
 ## make device-check: paper-scale kernels on the default JAX device against stored float64 CPU values
-## (DEVICE_SCALE=small for a CPU); on a GPU machine without make/.venv: python -m kdwide.device_check
+## (DEVICE_SCALE=small for a CPU); on a GPU machine without make/.venv: python -m kdwide_book.device_check
 device-check: setup
-	$(BIN)/python -m kdwide.device_check --scale $(DEVICE_SCALE)
+	$(BIN)/python -m kdwide_book.device_check --scale $(DEVICE_SCALE)
 
 ## make gpu-wheels: wheels (Python $(GPU_PYTHON_VERSION), x86-64 Linux) of what the chapters need beyond jax, numpy, scipy,
 ## pandas, matplotlib and scikit-learn (distributed: paper runs go through the Dask runner; plotly: the interactive
@@ -161,6 +161,16 @@ bench-current: setup-current
 
 unit: setup $(CFFCONVERT)
 	KDWIDE_CFFCONVERT=$(CFFCONVERT) $(BIN)/python -m pytest tests -q -p no:cacheprovider --ignore=tests/test_browser.py --ignore=tests/test_pdf.py
+
+## make test-fast: the developers' loop, under 3 minutes on 2 cores: the unit tests that start no Jupyter kernel, open
+## no browser, grade nothing and are not slow (pytest markers, pyproject.toml), on FAST_WORKERS processes (pytest-xdist,
+## one test file per worker at a time); each test fails after FAST_TIMEOUT s
+FAST_TESTS   := not kernel and not browser and not grading and not slow
+FAST_TIMEOUT ?= 120
+FAST_WORKERS ?= 2
+test-fast: setup
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider -m "$(FAST_TESTS)" --timeout=$(FAST_TIMEOUT) \
+	  -n $(FAST_WORKERS) --dist loadfile
 
 nbval: setup
 	$(BIN)/python -m pytest --nbval book -p no:cacheprovider -v --nbval-sanitize-with .ci/nbval-sanitize.cfg
@@ -212,7 +222,7 @@ endif
 ## make paper: every chapter at paper scale (profile="paper", meant for a GPU) into $(PAPER_DIR), committed
 ## notebooks untouched; executed notebooks, results files and timings.json there
 paper: setup
-	$(BIN)/python -m kdwide_book.book paper --out $(PAPER_DIR) --papermill-args "$(PAPERMILL_ARGS)"
+	$(BIN)/python -m kdwide_book.paper --out $(PAPER_DIR) --papermill-args "$(PAPERMILL_ARGS)"
 
 ## make assignments: otter-grader assignments of every chapter in _build/assignments: student notebooks, one
 ## Gradescope autograder zip per chapter, instructor notebooks, an instructor guide (README.md). The autograder installs

@@ -13,7 +13,8 @@ MODULES = ["kdwide.effective_logit", "kdwide.losses", "kdwide.kernels", "kdwide.
            "kdwide.tasks", "kdwide.stats", "kdwide.metrics", "kdwide.experiments", "kdwide.experiments.discontinuity",
            "kdwide.reference", "kdwide.seeds", "kdwide.architecture", "kdwide.experiments.linearization",
            "kdwide.experiments.task_difficulty", "kdwide.experiments.landscape", "kdwide_book.tables", "kdwide_book.plots",
-           "kdwide_book.robustness", "kdwide_book.book", "kdwide_book.explorers", "kdwide_book.runner"]
+           "kdwide_book.robustness", "kdwide_book.paper_scale", "kdwide_book.sphinx_extension", "kdwide_book.explorers",
+           "kdwide_book.runner", "kdwide_book.paper", "kdwide_book.results"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -14,9 +14,9 @@ import pytest
 from kdwide import effective_logit
 from kdwide.experiments.discontinuity import flip_teacher_logit
 from kdwide_book import chapter_explorers as chapters
-from kdwide_book.book import external_references
 from kdwide_book.explorers import (EXPLORERS_JS, PLOTLY_JS, Slider, compact, explorer, explorers_javascript,
                                   plotly_javascript, setup)
+from kdwide_book.sphinx_extension import external_references
 
 pytest.importorskip("plotly", reason="plotly draws the interactive figures (core dependency)")
 

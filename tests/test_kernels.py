@@ -115,6 +115,7 @@ def test_structured_empirical_ntk_equals_jacobian_contraction(architecture, seco
     np.testing.assert_allclose(blocked, fast, rtol=1e-13, atol=0)
 
 
+@pytest.mark.slow  # several seconds on 2 cores: left out of make test-fast
 def test_empirical_ntk_approaches_the_analytic_ntk_as_width_grows():
     architecture = dict(depth=2, activation="relu", w_std=1.4, b_std=0.1)
     x = _inputs(16, seed=5)

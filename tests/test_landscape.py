@@ -14,6 +14,7 @@ ARCHITECTURE = Architecture(depth=2, activation="relu", w_std=1.4, b_std=0.1)
 SETTINGS = dict(n_test=400, input_dim=4, n_anchors=12, teacher_rms_logit=3.0, architecture=ARCHITECTURE)
 
 
+@pytest.mark.slow  # several seconds on 2 cores: left out of make test-fast
 def test_risk_landscape_has_one_record_per_point_and_pure_soft_labels_ignore_temperature():
     repetitions = Streams(0).repetitions(2)
     records = landscape.risk_landscape_records(

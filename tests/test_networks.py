@@ -97,11 +97,11 @@ def test_kdwide_never_imports_tensorflow_or_neural_tangents():
     modules = ", ".join(
         f"kdwide.{name}"
         for name in ("networks", "kernels", "training", "linearized", "predict", "data_inefficiency", "datasets", "stats",
-                     "device_check", "experiments.discontinuity", "experiments.linearization", "experiments.risk_bound",
+                     "experiments.discontinuity", "experiments.linearization", "experiments.risk_bound",
                      "experiments.task_difficulty", "experiments.imperfect_teacher", "experiments.landscape")
     )
     code = (
-        f"import sys, kdwide, {modules}, kdwide_book.parameters, kdwide_book.results; "
+        f"import sys, kdwide, {modules}, kdwide_book.parameters, kdwide_book.results, kdwide_book.device_check; "
         "loaded = sorted(m for m in ('tensorflow', 'neural_tangents', 'tf2jax') if m in sys.modules); "
         "assert not loaded, loaded"
     )

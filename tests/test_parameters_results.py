@@ -7,7 +7,7 @@ import pytest
 
 from kdwide.experiments import claim
 from kdwide_book.parameters import resolve_profile, setup_chapter, validate_parameter, validate_parameters
-from kdwide_book.results import read_results, to_jsonable, write_results
+from kdwide_book.results import JsonLinesLog, read_json_lines, read_results, to_jsonable, write_json, write_results
 
 
 @pytest.mark.parametrize(
@@ -48,6 +48,26 @@ def test_results_file_round_trip_and_atomic_write(tmp_path):
 def test_claims_must_have_holds_and_evidence(tmp_path):
     with pytest.raises(ValueError, match="claims"):
         write_results(tmp_path / "r.json", chapter="x", parameters={}, claims={"C1": {"holds": True}}, records=[])
+
+
+def test_the_one_json_writer_indents_by_one_and_writes_no_nan(tmp_path):
+    path = write_json(tmp_path / "out" / "x.json", {"a": np.float64(float("nan")), "b": [np.int64(1)]})
+    assert path.read_text() == '{\n "a": null,\n "b": [\n  1\n ]\n}\n'
+    assert write_json(path, {"b": [1, 2]}, compact=True).read_text() == '{"b":[1,2]}\n'
+    assert [p.name for p in path.parent.iterdir()] == ["x.json"]  # replaced in place, no temporary file left
+
+
+def test_json_lines_log_appends_and_skips_a_torn_line(tmp_path):
+    log = JsonLinesLog(tmp_path / "log.jsonl")
+    log.append({"n": np.int64(1)}, sync=True)
+    log.close()
+    with open(tmp_path / "log.jsonl", "ab") as handle:  # what a process killed mid-write leaves
+        handle.write(b'{"n": 2')
+    log = JsonLinesLog(tmp_path / "log.jsonl")
+    log.append({"n": 3})
+    log.close()
+    assert list(read_json_lines(tmp_path / "log.jsonl")) == [{"n": 1}, {"n": 3}]
+    assert list(read_json_lines(tmp_path / "missing.jsonl")) == []
 
 
 def test_to_jsonable_handles_nested_arrays():

@@ -68,6 +68,7 @@ def test_empirical_ntk_matches_neural_tangents_jacobian_contraction(architecture
 
 
 @needs_neural_tangents
+@pytest.mark.slow  # several seconds on 2 cores: left out of make test-fast
 def test_agreement_summary_agrees_and_records_the_version():
     result = reference.agreement_with_neural_tangents(
         _inputs(10), architecture=Architecture(depth=2, activation="relu", w_std=1.4, b_std=0.1), width=32, streams=Streams(0))
@@ -99,6 +100,7 @@ def test_agreement_without_neural_tangents_says_why(monkeypatch):
 
 
 @needs_neural_tangents
+@pytest.mark.slow  # several seconds on 2 cores: left out of make test-fast
 def test_import_writes_nothing_to_stderr_and_restores_it():
     code = (
         "import os, kdwide.reference as r; r.import_neural_tangents(); "

@@ -189,6 +189,7 @@ def _expected_records(summary):
     return pd.DataFrame(rows)
 
 
+@pytest.mark.kernel
 def test_local_sweep_writes_one_row_set_per_point(local_sweep):
     summary = local_sweep
     assert summary.ok and not summary.failed and not summary.skipped
@@ -219,6 +220,7 @@ def test_local_sweep_writes_one_row_set_per_point(local_sweep):
     assert leftovers == []
 
 
+@pytest.mark.kernel
 def test_second_run_does_no_work(local_sweep):
     before = {p: p.stat().st_mtime_ns for p in local_sweep.out.glob("points/*/*")}
     again = run_sweep(FIXTURE, GRID, seeds=SEEDS, out=local_sweep.out, jobs=2, progress=False)
@@ -228,6 +230,7 @@ def test_second_run_does_no_work(local_sweep):
     pd.testing.assert_frame_equal(again.table, local_sweep.table)
 
 
+@pytest.mark.kernel
 def test_out_folder_of_another_notebook_is_refused(local_sweep, tmp_path):
     other = tmp_path / "other.ipynb"
     other.write_text(FIXTURE.read_text())
@@ -235,6 +238,7 @@ def test_out_folder_of_another_notebook_is_refused(local_sweep, tmp_path):
         run_sweep(other, GRID, seeds=SEEDS, out=local_sweep.out, progress=False)
 
 
+@pytest.mark.kernel
 def test_dask_cluster_gives_the_same_table(local_sweep, tmp_path):
     from dask.distributed import LocalCluster
 
@@ -255,6 +259,7 @@ def test_dask_cluster_gives_the_same_table(local_sweep, tmp_path):
     assert manifest["runner"]["scheduler"] == cluster.scheduler_address
 
 
+@pytest.mark.kernel
 def test_failing_point_does_not_stop_the_others(tmp_path, capsys):
     out = tmp_path / "failing"
     code = main(["sweep", str(FIXTURE), "-p", "fail", "true,false", "--out", str(out), "--jobs", "2", "--no-progress"])
@@ -274,6 +279,7 @@ def test_failing_point_does_not_stop_the_others(tmp_path, capsys):
     assert outcomes == {failed_id: ("failed", "notebook-error"), finished_id: ("finished", None)}  # not retried
 
 
+@pytest.mark.kernel
 def test_execute_point_reports_a_notebook_that_writes_no_results(tmp_path):
     document = json.loads(FIXTURE.read_text())
     document["cells"] = [cell for cell in document["cells"] if "write_results(results_path" not in "".join(cell["source"])]
@@ -282,6 +288,7 @@ def test_execute_point_reports_a_notebook_that_writes_no_results(tmp_path):
     assert not outcome.ok and "wrote no results file" in outcome.error and outcome.notebook_text is not None
 
 
+@pytest.mark.kernel
 def test_dask_path_survives_an_event_loop_left_by_earlier_notebook_execution(tmp_path):
     # Executing a notebook with nbclient in this thread leaves an asyncio loop behind; an in-process Dask
     # worker then used to fail every point with "This event loop is already running".
@@ -366,6 +373,25 @@ def test_status_log_survives_a_torn_last_line(tmp_path):
     assert all(e["time"] for e in events) and list(read_status(tmp_path / "missing")) == []
 
 
+def test_one_sweep_at_a_time_holds_its_out_folder_without_a_lock_file(tmp_path):
+    import fcntl
+
+    from kdwide_book.results import write_json
+    from kdwide_book.sweep import rebuild_table
+
+    out = tmp_path / "out"
+    write_json(out / "manifest.json", {"axes": {"rho": [0.5]}, "table": {"notebook_sha256": "h", "rows": None}})
+    held = os.open(out, os.O_RDONLY)  # what a running sweep holds
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ValueError, match="another sweep is running in"):
+            rebuild_table(out)
+    finally:
+        os.close(held)
+    assert len(rebuild_table(out)) == 0  # free again: an empty table (no point finished)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "table.csv", "table.parquet"]
+
+
 def test_bad_counts_are_refused_before_anything_runs(tmp_path, capsys):
     with pytest.raises(ValueError, match="jobs must be an integer >= 1"):
         run_sweep(FIXTURE, GRID, out=tmp_path / "a", jobs=0, progress=False)
@@ -389,6 +415,7 @@ def test_the_one_runner_leaves_no_private_process_handling():
     assert "_processes" not in source and "ProcessPoolExecutor" not in source
 
 
+@pytest.mark.kernel
 def test_a_kernel_that_dies_while_starting_counts_as_dead_and_a_missing_kernel_does_not(tmp_path):
     spec = tmp_path / "kernels" / "dying"
     spec.mkdir(parents=True)

@@ -21,6 +21,8 @@ from kdwide_book.results import read_results
 from kdwide_book.runner import KERNEL_DIED, WORKER_DIED
 from kdwide_book.sweep import point_id, read_status, read_sweep_table, rebuild_table, run_sweep
 
+pytestmark = [pytest.mark.kernel, pytest.mark.slow]
+
 FIXTURE = Path(__file__).parent / "data" / "sweep_fault_fixture.ipynb"
 VICTIM = 1
 

@@ -16,6 +16,7 @@ def test_slice_task_perfect_teacher_and_shifted_boundary():
         tasks.slice_task(1)
 
 
+@pytest.mark.slow  # several seconds on 2 cores: left out of make test-fast
 def test_effective_logit_jumps_exactly_at_label_changes():
     x, z_teacher, y = tasks.slice_task(801, teacher_peak_logit=4.0)
     z = np.asarray(effective_logit(z_teacher, y, rho=0.5, temperature=2.0))

@@ -42,6 +42,7 @@ def _network(width, seed=0, d=3):
     return apply_fn, params
 
 
+@pytest.mark.slow  # several seconds on 2 cores: left out of make test-fast
 def test_training_reaches_the_effective_logits_with_a_decreasing_loss():
     x, z_teacher, y_hard = _task()
     apply_fn, params = _network(64)
@@ -75,6 +76,7 @@ def test_training_is_deterministic_and_leaves_the_initial_params_alone():
         np.testing.assert_array_equal(leaf, old)
 
 
+@pytest.mark.slow  # several seconds on 2 cores: left out of make test-fast
 def test_wider_students_follow_the_linearized_prediction_more_closely():
     """C2 in miniature: trained test logits approach both linearized predictions as width grows."""
     x, z_teacher, y_hard = _task(n=8)

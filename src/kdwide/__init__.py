@@ -10,8 +10,10 @@ of the paper:
 - :mod:`kdwide.networks`: fully connected students/teachers in NTK parameterization (S2), in plain JAX.
 - :mod:`kdwide.reference`: the same networks and kernels in neural-tangents, compared where it is installed
   (the only module that imports it, and only when called).
-- :mod:`kdwide.device_check`: paper-scale kernels on the available accelerator, checked against stored
-  float64 CPU values (``python -m kdwide.device_check``).
+- :mod:`kdwide.seeds`: :class:`~kdwide.seeds.Streams`, the one way to turn a seed into random draws (named streams,
+  repetitions).
+- :mod:`kdwide.architecture`: :class:`~kdwide.architecture.Architecture`, the network's depth, activation and scales
+  as one value, with its kernels and networks.
 - :mod:`kdwide.kernels`: analytic (infinite-width) and empirical (finite-width) tangent kernels.
 - :mod:`kdwide.linearized`: the converged linearized student through kernel algebra (C2).
 - :mod:`kdwide.training`: full-batch gradient descent on the KD loss for a finite network (C2).
@@ -24,10 +26,8 @@ of the paper:
 - :mod:`kdwide.experiments.imperfect_teacher`: Result 3, imperfect teachers (I1–I3): flip ratio, slope of cos α, best ρ.
 - :mod:`kdwide.datasets`: real data (bundled digits; MNIST from local files), never downloaded.
 - :mod:`kdwide.experiments.landscape`: Results 1–3 over the ρ×T plane (chapter 6).
-- :mod:`kdwide_book.parameters`, :mod:`kdwide_book.results`: chapter parameters and results files.
-- :mod:`kdwide_book.sweep` (``kdwide sweep``): resumable parameter sweeps over chapters, local or on Dask.
-- :mod:`kdwide_book.notebooks`, :mod:`kdwide_book.book`, :mod:`kdwide_book.assignments`: executing chapters, the book's
-  Sphinx extension, and student versions with an autograder.
+The book's tooling (chapter parameters, results files, execution, sweeps, paper runs, the Sphinx extensions and the
+course assignments) is the separate package :mod:`kdwide_book`, which imports this one and never the other way round.
 """
 
 from __future__ import annotations

@@ -98,11 +98,11 @@ def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
     # `kill PID` (SIGTERM) stops a sweep as cleanly as Ctrl-C does.
     previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
-        defaults = sweep.notebook_parameters(args.notebook)
+        defaults = sweep.read_sweep_defaults(args.notebook)  # read once, for the grid, the plan and the run
         grid = sweep.parse_grid([tuple(pair) for pair in args.parameter], defaults)
         seeds = sweep.parse_seeds(args.seeds) if args.seeds is not None else None
         if args.dry_run:
-            points = sweep.plan_sweep(args.notebook, grid, seeds=seeds)
+            points = sweep.plan_sweep(args.notebook, grid, seeds=seeds, defaults=defaults)
             for point in points:
                 print(f"{point.id}  {point.parameters}")
             print(f"{len(points)} points", file=sys.stderr)
@@ -120,6 +120,7 @@ def _sweep(args: argparse.Namespace, argv: Sequence[str]) -> int:
             keep_stale=args.keep_stale,
             progress=not args.no_progress,
             command=["kdwide", *argv],
+            defaults=defaults,
         )
     except (ValueError, OSError) as exc:
         print(f"kdwide sweep: error: {exc}", file=sys.stderr)

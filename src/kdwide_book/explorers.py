@@ -287,6 +287,6 @@ def setup(app: Any) -> dict[str, Any]:
     """Sphinx extension: serve plotly.js and the explorers' script once from ``_static`` and load them on the pages
     that hold an explorer."""
     app.connect("builder-inited", _serve_plotly)
-    # before kdwide_book.book's handler (priority 500), which replaces the page's script list by a de-duplicated copy
+    # before kdwide_book.sphinx_extension handler (priority 500), which replaces the page's script list by a de-duplicated copy
     app.connect("html-page-context", _page_scripts, priority=400)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -23,6 +23,8 @@ from typing import Any
 import nbformat
 from nbclient import NotebookClient
 
+from kdwide_book.results import atomic_write
+
 __all__ = ["coalesce_streams", "execute", "execute_in_place"]
 
 QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
@@ -139,7 +141,8 @@ def execute_in_place(path: str | Path, *, timeout: int = 900) -> float:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "stream" and output.get("name") == "stderr":
                 raise RuntimeError(f"{path}: a cell wrote to stderr: {output.get('text', '')[:500]}")
-    nbformat.write(notebook, path)
+    text = nbformat.writes(notebook)
+    atomic_write(path, text if text.endswith("\n") else text + "\n")  # what nbformat.write writes, atomically
     return elapsed
 
 

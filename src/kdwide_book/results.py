@@ -1,8 +1,14 @@
-"""Results files: one JSON object per executed chapter.
+"""Results files, and the project's only ways of writing a file.
 
-``{"chapter", "parameters", "versions", "claims", "records"}``; ``claims`` maps claim IDs of
-the book's claim table (introduction) to ``{"holds": bool, "evidence": str}`` computed from the records, and ``records``
-are tidy rows (one measurement per row) that a sweep concatenates into one table.
+A results file is one JSON object per executed chapter: ``{"chapter", "parameters", "versions", "claims",
+"records"}``; ``claims`` maps claim IDs of the book's claim table (introduction) to ``{"holds": bool, "evidence":
+str}`` computed from the records, and ``records`` are tidy rows (one measurement per row) that a sweep concatenates
+into one table.
+
+Every file the project writes goes through this module (``tests/test_layers.py`` searches ``src/`` for any other
+write): :func:`atomic_write` writes a whole file (temporary file, fsync, rename), :func:`write_json` is the one JSON
+writer on top of it, and :class:`JsonLinesLog` appends lines to a log that is never rewritten (the sweep's status
+log: rewriting a growing file atomically for every line would cost its whole size each time).
 """
 
 from __future__ import annotations
@@ -10,14 +16,24 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["package_versions", "to_jsonable", "temporary_path", "atomic_write", "write_results", "read_results"]
+__all__ = [
+    "JsonLinesLog",
+    "atomic_write",
+    "package_versions",
+    "read_json_lines",
+    "read_results",
+    "temporary_path",
+    "to_jsonable",
+    "write_json",
+    "write_results",
+]
 
 
 def package_versions() -> dict[str, str]:
@@ -80,6 +96,72 @@ def atomic_write(path: str | os.PathLike, content: str | bytes, *, fsync: bool =
         raise
 
 
+def write_json(path: str | os.PathLike, value: Any, *, compact: bool = False, fsync: bool = True) -> Path:
+    """The project's one JSON writer: ``value`` (made JSON-ready by :func:`to_jsonable`) written atomically.
+
+    Indented by one space, one key or item a line (``compact=True``: no spaces or line breaks, for large arrays of
+    numbers), with a final newline; non-finite floats become ``null`` (never ``NaN``, which is not JSON). Returns the
+    path.
+
+    Example:
+      >>> import tempfile
+      >>> path = write_json(Path(tempfile.mkdtemp()) / "x.json", {"rho": np.float64(0.5), "n": [1, 2]}, compact=True)
+      >>> path.read_text()
+      '{"rho":0.5,"n":[1,2]}\\n'
+    """
+    layout: dict[str, Any] = {"separators": (",", ":")} if compact else {"indent": 1}
+    atomic_write(path, json.dumps(to_jsonable(value), allow_nan=False, **layout) + "\n", fsync=fsync)
+    return Path(path)
+
+
+class JsonLinesLog:
+    """A file of JSON lines opened for appending, never rewritten: the one writer that appends to a file.
+
+    Each :meth:`append` is one ``write`` of a whole line, flushed (and fsynced with ``sync=True``). A line cut short
+    by a killed process is skipped by :func:`read_json_lines`, and the next line starts on a line of its own.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._handle = open(self.path, "ab")
+        if self._handle.tell() > 0:
+            with open(self.path, "rb") as reader:
+                reader.seek(-1, os.SEEK_END)
+                if reader.read(1) != b"\n":
+                    self._handle.write(b"\n")
+
+    def append(self, document: Mapping[str, Any], *, sync: bool = False) -> None:
+        """Append ``document`` (made JSON-ready) as one line; flush it, and fsync it if ``sync``."""
+        line = json.dumps(to_jsonable(dict(document)), separators=(",", ":"))
+        self._handle.write(line.encode() + b"\n")
+        self._handle.flush()
+        if sync:
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        """Close the file (fsyncing what is not yet on disk)."""
+        try:
+            os.fsync(self._handle.fileno())
+        except OSError:
+            pass
+        self._handle.close()
+
+
+def read_json_lines(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    """The objects of a :class:`JsonLinesLog` file in order (none if there is no file); a torn line is skipped."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    with open(path, "rb") as handle:
+        for line in handle:
+            try:
+                document = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(document, dict):
+                yield document
+
+
 def write_results(
     path: str | os.PathLike,
     *,
@@ -99,9 +181,7 @@ def write_results(
         "claims": to_jsonable(dict(claims)),
         "records": to_jsonable(list(records)),
     }
-    path = Path(path)
-    atomic_write(path, json.dumps(document, indent=1, allow_nan=False))
-    return path
+    return write_json(path, document)
 
 
 def read_results(path: str | os.PathLike) -> dict[str, Any]:

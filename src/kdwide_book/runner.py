@@ -16,6 +16,9 @@ one kernel per worker, or an existing cluster (``scheduler=ADDRESS``); the code 
 - Stopping (Ctrl-C, an exception in the caller) cancels the queued and running points and closes the cluster with
   Dask's public API; kernels exit by themselves when their worker process is gone (ipykernel's parent poller).
 
+:func:`parse_scalar` reads a parameter value given on the command line, for sweeps and paper runs alike, and
+:func:`notebook_parameters` reads the defaults of a notebook's ``parameters`` cell.
+
 Points are host-independent: every point runs in a temporary folder (never "the notebook's folder, if this host has
 it"), and parameters that are paths (:func:`is_path_parameter`) reach it as absolute paths
 (:func:`resolve_path_parameters`); a path that does not exist where the point runs fails the point, naming it.
@@ -30,11 +33,13 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import tempfile
@@ -67,7 +72,9 @@ __all__ = [
     "execute_point",
     "is_path_parameter",
     "notebook_hash",
+    "notebook_parameters",
     "notebook_path_defaults",
+    "parse_scalar",
     "resolve_path_parameters",
     "run_tasks",
     "runnable_text",
@@ -92,6 +99,71 @@ RUNNER_ERROR = "runner-error"  # anything else (no such kernel, Dask could not r
 
 RETRIED_CAUSES = (KERNEL_DIED, WORKER_DIED)
 """Causes of failure that say nothing about the notebook: the point runs again (up to ``retries`` times)."""
+
+
+# ------------------------------------------------------------------------- parameters of a notebook
+
+
+def parse_scalar(text: str) -> Any:
+    """One value from the command line, the same for sweeps (``kdwide sweep -p``) and paper runs (``-p`` in
+    ``--papermill-args``): ``None``/``null`` → None, ``true``/``false`` → bool (in any case), integers → int, other
+    numbers (``0.5``, ``1e-3``) → float, anything else → str (surrounding quotes removed, so ``'1'`` is the string
+    ``"1"``).
+
+    Example:
+      >>> [parse_scalar(text) for text in ("true", "None", "12", "1e-3", "relu", "'1'")]
+      [True, None, 12, 0.001, 'relu', '1']
+    """
+    stripped = text.strip()
+    lowered = stripped.lower()
+    if lowered in ("none", "null"):
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if re.fullmatch(r"[+-]?\d+", stripped):
+        return int(stripped)
+    try:
+        return float(stripped)
+    except ValueError:
+        pass
+    if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in "'\"":
+        return stripped[1:-1]
+    return stripped
+
+
+class _Expression:
+    """Default of a parameter that is not a Python literal (shown as its source text)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def __repr__(self) -> str:
+        return self.source
+
+
+def notebook_parameters(notebook: str | os.PathLike) -> dict[str, Any]:
+    """Names and default values of the notebook's ``parameters``-tagged cell (``papermill.inspect_notebook``).
+
+    Defaults that are not literals are returned as an object whose ``repr`` is their source text.
+    Raises ``ValueError`` if the notebook has no ``parameters`` cell.
+    """
+    import papermill  # noqa: PLC0415  (slow to import; a worker running points never needs it)
+
+    path = Path(notebook)
+    document = nbformat.read(path, as_version=4)
+    if not any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in document.cells):
+        raise ValueError(f"{path}: no code cell tagged 'parameters' (parameters are injected after it)")
+    try:
+        inspected = papermill.inspect_notebook(str(path))
+    except ValueError as exc:  # e.g. no kernelspec in the notebook's metadata
+        raise ValueError(f"{path}: papermill cannot read its parameters cell: {exc}") from None
+    defaults: dict[str, Any] = {}
+    for name, entry in inspected.items():
+        try:
+            defaults[name] = ast.literal_eval(entry["default"])
+        except (ValueError, SyntaxError):
+            defaults[name] = _Expression(entry["default"])
+    return defaults
 
 
 # ------------------------------------------------------------------------------------------ notebooks

@@ -23,7 +23,9 @@ Status log: every line has ``event`` and ``time``; ``"run"`` opens a run (notebo
 its ``attempt`` and the ``notebook_sha256`` it ran; ``"stale"`` a point moved aside; ``"end"`` closes a run. Each
 finished or failed point costs one appended line and one fsync, whatever the size of the sweep; the manifest is
 written when a run starts and when it ends (also on Ctrl-C), and the table once, at the end, from the results files
-(:func:`rebuild_table`, ``kdwide table OUT``, writes it again).
+(:func:`rebuild_table`, ``kdwide table OUT``, writes it again). Only one sweep at a time uses an out folder: it holds
+an exclusive lock on the folder itself. :func:`run_sweep` is three named steps: plan (check the sweep, read the notebook
+once), execute (run what is not finished), collect (table and manifest, also after an interruption).
 
 Resuming: a point is finished when its last ``finished``/``failed``/``stale`` line says ``finished`` and its
 ``results.json`` is a valid results file. Files are written to a temporary name and renamed, ``results.json`` before
@@ -44,7 +46,6 @@ and refused if they do not exist here.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import difflib
 import fcntl
@@ -68,7 +69,7 @@ import nbformat
 import pandas as pd
 
 from kdwide_book.parameters import validate_parameter
-from kdwide_book.results import atomic_write, package_versions, read_results, to_jsonable
+from kdwide_book.results import JsonLinesLog, atomic_write, package_versions, read_json_lines, read_results, write_json
 from kdwide_book.runner import (
     DEFAULT_RETRIES,
     PointOutcome,
@@ -79,7 +80,9 @@ from kdwide_book.runner import (
     execute_point,
     is_path_parameter,
     notebook_hash,
+    notebook_parameters,
     notebook_path_defaults,
+    parse_scalar,
     resolve_path_parameters,
     run_tasks,
     runnable_text,
@@ -105,6 +108,7 @@ __all__ = [
     "plan_sweep",
     "point_id",
     "read_status",
+    "read_sweep_defaults",
     "read_sweep_table",
     "rebuild_table",
     "run_sweep",
@@ -121,30 +125,11 @@ RESERVED = ("results_path",)
 """Parameters the runner sets itself."""
 
 STATUS_LOG = "status.jsonl"
+MANIFEST = "manifest.json"
+WORK_FOLDER = ".work"
 
 
 # ----------------------------------------------------------------------------------------- parsing
-
-
-def parse_scalar(text: str) -> Any:
-    """One value from the command line: ``None``/``null`` → None, ``true``/``false`` → bool, integers → int,
-    other numbers (``0.5``, ``1e-3``) → float, anything else → str (surrounding quotes removed, so ``'1'`` is the
-    string ``"1"``)."""
-    stripped = text.strip()
-    lowered = stripped.lower()
-    if lowered in ("none", "null"):
-        return None
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if re.fullmatch(r"[+-]?\d+", stripped):
-        return int(stripped)
-    try:
-        return float(stripped)
-    except ValueError:
-        pass
-    if len(stripped) >= 2 and stripped[0] == stripped[-1] and stripped[0] in "'\"":
-        return stripped[1:-1]
-    return stripped
 
 
 def parse_values(text: str, *, list_valued: bool = False) -> list[Any]:
@@ -175,42 +160,6 @@ def parse_seeds(text: str) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"--seeds {text!r} names a seed twice")
     return seeds
-
-
-class _Expression:
-    """Default of a parameter that is not a Python literal (shown as its source text)."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def __repr__(self) -> str:
-        return self.source
-
-
-def notebook_parameters(notebook: str | os.PathLike) -> dict[str, Any]:
-    """Names and default values of the notebook's ``parameters``-tagged cell (``papermill.inspect_notebook``).
-
-    Defaults that are not literals are returned as an object whose ``repr`` is their source text.
-    Raises ``ValueError`` if the notebook has no ``parameters`` cell.
-    """
-    import papermill  # noqa: PLC0415  (slow to import; only the planner needs it)
-
-    path = Path(notebook)
-    document = nbformat.read(path, as_version=4)
-    if not any("parameters" in cell.get("metadata", {}).get("tags", []) for cell in document.cells):
-        raise ValueError(f"{path}: no code cell tagged 'parameters' (parameters are injected after it)")
-    try:
-        inspected = papermill.inspect_notebook(str(path))
-    except ValueError as exc:  # e.g. no kernelspec in the notebook's metadata
-        raise ValueError(f"{path}: papermill cannot read its parameters cell: {exc}") from None
-    defaults: dict[str, Any] = {}
-    for name, entry in inspected.items():
-        try:
-            defaults[name] = ast.literal_eval(entry["default"])
-        except (ValueError, SyntaxError):
-            defaults[name] = _Expression(entry["default"])
-    return defaults
-
 
 
 def is_list_parameter(name: str, default: Any = None) -> bool:
@@ -324,11 +273,29 @@ def _sweep_axes(
     return axes
 
 
+def read_sweep_defaults(notebook: str | os.PathLike) -> dict[str, Any]:
+    """The defaults of the ``parameters`` cell of a notebook that can be swept: it must exist and define
+    ``results_path`` (the results file a sweep reads). Read once per sweep and handed to :func:`parse_grid`,
+    :func:`plan_sweep` and :func:`run_sweep`.
+
+    Raises:
+      ValueError: the notebook does not exist, has no ``parameters`` cell or does not define ``results_path``.
+    """
+    notebook = Path(notebook)
+    if not notebook.is_file():
+        raise ValueError(f"notebook {str(notebook)!r} does not exist")
+    defaults = notebook_parameters(notebook)
+    if "results_path" not in defaults:
+        raise ValueError(f"{notebook}: its parameters cell must define results_path (the results file a sweep reads) for a sweep")
+    return defaults
+
+
 def plan_sweep(
     notebook: str | os.PathLike,
     grid: Mapping[str, Sequence[Any]],
     *,
     seeds: Sequence[int] | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> list[SweepPoint]:
     """Check a sweep and list its points, running nothing.
 
@@ -339,6 +306,8 @@ def plan_sweep(
         parameters (:func:`kdwide_book.runner.is_path_parameter`) become absolute: relative ones are resolved against
         the working directory and must exist.
       seeds: values of ``seed``, swept last (the same as ``grid["seed"]``).
+      defaults: the notebook's defaults as :func:`read_sweep_defaults` returned them, if the caller has them already
+        (default: read here).
 
     Returns:
       The points of the Cartesian product, in grid order (first parameter slowest, seeds fastest).
@@ -349,66 +318,36 @@ def plan_sweep(
         does not exist here.
     """
     notebook = Path(notebook)
-    return _grid_points(_sweep_axes(notebook, grid, seeds, _sweep_defaults(notebook)))
-
-
-def _sweep_defaults(notebook: Path) -> dict[str, Any]:
-    """The parameters cell's defaults of a notebook that can be swept (it must exist and define results_path)."""
-    if not notebook.is_file():
-        raise ValueError(f"notebook {str(notebook)!r} does not exist")
-    defaults = notebook_parameters(notebook)
-    if "results_path" not in defaults:
-        raise ValueError(f"{notebook}: its parameters cell must define results_path (the results file a sweep reads) for a sweep")
-    return defaults
+    defaults = read_sweep_defaults(notebook) if defaults is None else defaults
+    return _grid_points(_sweep_axes(notebook, grid, seeds, defaults))
 
 
 # ------------------------------------------------------------------------------------- status log
 
 
 class StatusLog:
-    """``OUT/status.jsonl``, opened for appending: one JSON object a line, never rewritten.
+    """``OUT/status.jsonl``: one JSON event a line, appended, never rewritten (:class:`kdwide_book.results.JsonLinesLog`).
 
     A line cut short by a killed process is skipped by :func:`read_status`, and the next line starts on a line of its
     own. ``sync=True`` fsyncs after the line (one fsync per finished or failed point).
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        self._handle = open(self.path, "ab")
-        if self._handle.tell() > 0:
-            with open(self.path, "rb") as reader:
-                reader.seek(-1, os.SEEK_END)
-                if reader.read(1) != b"\n":
-                    self._handle.write(b"\n")
+        self._log = JsonLinesLog(path)
+        self.path = self._log.path
 
     def append(self, event: str, *, sync: bool = False, **fields: Any) -> None:
         """Append ``{"event": event, "time": now, **fields}``; flush it, and fsync it if ``sync``."""
-        line = json.dumps({"event": event, "time": _now(), **to_jsonable(fields)}, separators=(",", ":"))
-        self._handle.write(line.encode() + b"\n")
-        self._handle.flush()
-        if sync:
-            os.fsync(self._handle.fileno())
+        self._log.append({"event": event, "time": _now(), **fields}, sync=sync)
 
     def close(self) -> None:
         """Close the file (fsyncing what is not yet on disk)."""
-        with contextlib.suppress(OSError):
-            os.fsync(self._handle.fileno())
-        self._handle.close()
+        self._log.close()
 
 
 def read_status(out: str | os.PathLike) -> Iterator[dict[str, Any]]:
     """The events of ``OUT/status.jsonl`` in order (none if there is no log); a torn line is skipped."""
-    path = Path(out) / STATUS_LOG
-    if not path.is_file():
-        return
-    with open(path, "rb") as handle:
-        for line in handle:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                yield event
+    return read_json_lines(Path(out) / STATUS_LOG)
 
 
 def _point_states(out: Path) -> dict[str, tuple[str, str | None]]:
@@ -421,10 +360,6 @@ def _point_states(out: Path) -> dict[str, tuple[str, str | None]]:
 
 
 # ------------------------------------------------------------------------------------- file writing
-
-
-def _atomic_write_json(path: Path, document: Any) -> None:
-    atomic_write(path, json.dumps(to_jsonable(document), indent=1, allow_nan=False) + "\n")
 
 
 def _remove_stale_temporaries(folder: Path) -> None:
@@ -477,17 +412,20 @@ def _move_aside(point: SweepPoint, out: Path, label: str) -> Path:
 
 @contextlib.contextmanager
 def _exclusive(out: Path) -> Iterator[None]:
-    """Hold ``OUT/.lock`` (released by the OS even if this process is killed)."""
+    """Hold a lock on the folder ``out`` itself (released by the OS even if this process is killed; no lock file)."""
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as handle:
+    handle = os.open(out, os.O_RDONLY)
+    try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ValueError(f"another sweep is running in {out} (it holds {out / '.lock'})") from None
+            raise ValueError(f"another sweep is running in {out} (it holds a lock on that folder)") from None
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.close(handle)
 
 
 # -------------------------------------------------------------------------------------------- sweep
@@ -636,6 +574,208 @@ def _check_count(value: Any, name: str, minimum: int, meaning: str) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum} ({meaning}), got {value!r}")
 
 
+@dataclass(frozen=True)
+class _RunSettings:
+    """How a sweep's points run (recorded in the manifest as ``runner``); see :func:`run_sweep` for each field."""
+
+    jobs: int = 1
+    scheduler: str | None = None
+    kernel_name: str = "python3"
+    cell_timeout: float | None = None
+    retries: int = DEFAULT_RETRIES
+    keep_stale: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A checked sweep before anything runs: its notebook (code, hash, kernel), points, axes and fixed paths."""
+
+    notebook: Path
+    points: tuple[SweepPoint, ...]
+    axes: dict[str, list[Any]]
+    fixed_paths: dict[str, Any]
+    notebook_sha256: str
+    notebook_text: str  # one copy per task in flight: a few per worker, so no scatter needed
+    kernel: dict[str, Any]
+
+
+@dataclass
+class _Progress:
+    """Where a run stands: points finished (earlier or now), stale, skipped, executed, failed and retried."""
+
+    finished: set[str]
+    stale: dict[str, str]  # point → the notebook hash its results came from ("unrecorded": none logged)
+    table_sha256: str
+    skipped: tuple[str, ...] = ()
+    executed: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    retried: dict[str, int] = field(default_factory=dict)
+
+
+def _plan(notebook: Path, grid: Mapping[str, Sequence[Any]], seeds: Sequence[int] | None,
+          defaults: Mapping[str, Any] | None, settings: _RunSettings) -> _Plan:
+    """Plan: check the settings, the grid and the notebook; read the notebook's code once."""
+    _check_count(settings.jobs, "jobs", 1, "local worker processes")
+    check_retries(settings.retries)
+    defaults = read_sweep_defaults(notebook) if defaults is None else defaults
+    axes = _sweep_axes(notebook, grid, seeds, defaults)
+    fixed_paths = notebook_path_defaults(notebook, {name: v for name, v in defaults.items() if name not in axes})
+    kernel = _kernel_description(settings.kernel_name)
+    source = nbformat.read(notebook, as_version=4)
+    return _Plan(notebook, tuple(_grid_points(axes)), axes, fixed_paths, notebook_hash(source),
+                 runnable_text(source), kernel)
+
+
+def _check_out_folder(out: Path, notebook: Path) -> None:
+    manifest_path = out / MANIFEST
+    if manifest_path.is_file():
+        previous_name = json.loads(manifest_path.read_text()).get("notebook", {}).get("name")
+        if previous_name != notebook.name:
+            raise ValueError(f"{out} holds a sweep of {previous_name!r}, not {notebook.name!r}; choose another --out")
+
+
+def _sort_points(plan: _Plan, out: Path, keep_stale: bool) -> _Progress:
+    """Which points finished with this notebook, and which with another version (stale), from the status log."""
+    states = _point_states(out)
+    finished: set[str] = set()
+    stale: dict[str, str] = {}
+    for point in plan.points:
+        _remove_stale_temporaries(point.folder(out))
+        if not _has_results(point, out):
+            continue
+        event, hash_of_point = states.get(point.id, (None, None))
+        if event == "finished" and hash_of_point == plan.notebook_sha256:
+            finished.add(point.id)
+        else:  # another notebook version, or results whose status line a killed run did not write
+            stale[point.id] = hash_of_point if event == "finished" and hash_of_point else "unrecorded"
+    table_sha = plan.notebook_sha256
+    if stale and keep_stale:
+        versions = sorted(set(stale.values()))
+        to_run = len(plan.points) - len(stale)
+        if finished or to_run or versions != [versions[0]] or versions[0] == "unrecorded":
+            raise ValueError(
+                f"keep_stale / --keep-stale: {len(stale)} points of {out} were finished by another version of "
+                f"{plan.notebook.name} ({', '.join(v[:12] for v in versions)}), and {to_run} would run with this one "
+                f"({plan.notebook_sha256[:12]}): one table cannot hold both. Restore that version of the notebook, "
+                "or run without --keep-stale (the stale points are moved to OUT/stale/ and run again)"
+            )
+        table_sha, finished, stale = versions[0], set(stale), {}
+    skipped = tuple(point.id for point in plan.points if point.id in finished)
+    return _Progress(finished, stale, table_sha, skipped)
+
+
+def _start_manifest(plan: _Plan, progress: _Progress, settings: _RunSettings, *, grid: Mapping[str, Sequence[Any]],
+                    seeds: Sequence[int] | None, command: Sequence[str] | None) -> dict[str, Any]:
+    runner = {"jobs": settings.jobs if settings.scheduler is None else None, "scheduler": settings.scheduler,
+              "kernel": plan.kernel, "retries": settings.retries, "cell_timeout": settings.cell_timeout,
+              "keep_stale": settings.keep_stale}
+    return {
+        "notebook": {"path": str(plan.notebook.resolve()), "name": plan.notebook.name, "sha256": plan.notebook_sha256,
+                     "sha256_of": "its code cells' sources and tags (kdwide_book.runner.notebook_hash)"},
+        "command": list(command) if command is not None else None,
+        "grid": {name: _canonical(values) for name, values in grid.items()},
+        "seeds": list(seeds) if seeds is not None else None,
+        "axes": plan.axes,
+        "fixed_paths": plan.fixed_paths,
+        "runner": runner,
+        "versions": _versions(),
+        "started": _now(),
+        "finished": None,
+        "state": "running",
+        "status_log": STATUS_LOG,
+        "table": {"csv": "table.csv", "parquet": "table.parquet", "rows": None,
+                  "notebook_sha256": progress.table_sha256},
+    }
+
+
+def _move_stale_aside(plan: _Plan, progress: _Progress, out: Path, log: StatusLog) -> None:
+    """Stale points go to ``OUT/stale/`` before anything runs: a table never mixes versions, even after a kill."""
+    for point in plan.points:
+        if point.id in progress.stale:
+            target = _move_aside(point, out, progress.stale[point.id][:12])
+            log.append("stale", point=point.id, notebook_sha256=progress.stale[point.id],
+                       moved_to=str(target.relative_to(out)))
+    if progress.stale:
+        print(f"kdwide sweep: {plan.notebook.name} changed since {len(progress.stale)} points finished: they run "
+              f"again (their earlier results are in {out / 'stale'})", file=sys.stderr)
+
+
+def _execute(plan: _Plan, progress: _Progress, settings: _RunSettings, out: Path, log: StatusLog,
+             command: Sequence[str] | None) -> None:
+    """Execute: run every point not finished on the Dask cluster; store each outcome and log it as it completes."""
+    sha = plan.notebook_sha256
+    todo = [point for point in plan.points if point.id not in progress.finished]
+    log.append("run", sync=True, notebook_sha256=sha, points=len(plan.points), finished=len(progress.finished),
+               to_run=len(todo), stale=len(progress.stale), command=list(command) if command is not None else None)
+    jobs = min(settings.jobs, max(len(todo), 1))
+    if settings.progress:
+        where = f"Dask scheduler {settings.scheduler}" if settings.scheduler is not None else f"{jobs} local worker(s)"
+        print(f"kdwide sweep: {len(plan.points)} points, {len(progress.skipped)} already finished, {len(todo)} to run "
+              f"on {where}", file=sys.stderr)
+    if not todo:
+        return
+    work_root = None if settings.scheduler is not None else str(out.resolve() / WORK_FOLDER)
+    tasks = (PointTask(point_id=point.id, parameters={**plan.fixed_paths, **point.parameters},
+                       notebook_name=plan.notebook.name, notebook_text=plan.notebook_text,
+                       kernel_name=settings.kernel_name, cell_timeout=settings.cell_timeout, work_root=work_root)
+             for point in todo)
+    by_id = {point.id: point for point in todo}
+    with dask_client(jobs=jobs, scheduler=settings.scheduler) as client, \
+            _progress_bar(len(todo), settings.progress) as bar:
+
+        def on_retry(outcome: PointOutcome) -> None:
+            progress.retried[outcome.point_id] = progress.retried.get(outcome.point_id, 0) + 1
+            log.append("retry", point=outcome.point_id, notebook_sha256=sha, attempt=outcome.attempt,
+                       cause=outcome.cause, error=outcome.error, host=outcome.host)
+            bar.write(f"kdwide sweep: {outcome.point_id}: {outcome.cause} on attempt {outcome.attempt} "
+                      f"({outcome.error}); running it again", file=sys.stderr)
+
+        for outcome in run_tasks(client, tasks, retries=settings.retries, on_retry=on_retry):
+            _record(by_id[outcome.point_id], outcome, progress, out, log, sha)
+            bar.update(1)
+            bar.set_postfix_str(f"finished={len(progress.executed) - len(progress.failures)} "
+                                f"failed={len(progress.failures)} retried={sum(progress.retried.values())}")
+
+
+def _record(point: SweepPoint, outcome: PointOutcome, progress: _Progress, out: Path, log: StatusLog,
+            sha: str) -> None:
+    """One completed point: its files, then its status line (the one fsync of a point)."""
+    _store(point, outcome, out)
+    progress.executed.append(point.id)
+    details = dict(point=point.id, notebook_sha256=sha, attempt=outcome.attempt, seconds=round(outcome.seconds, 3),
+                   host=outcome.host, python=outcome.python)
+    if outcome.ok:
+        progress.finished.add(point.id)
+        log.append("finished", sync=True, **details)
+    else:
+        progress.failures[point.id] = f"{outcome.cause} (attempt {outcome.attempt}): {outcome.error}"
+        log.append("failed", sync=True, cause=outcome.cause, error=outcome.error, **details)
+
+
+def _collect(plan: _Plan, progress: _Progress, out: Path, manifest: dict[str, Any], state: str) -> pd.DataFrame:
+    """Collect: the table of every finished point, and the manifest's end state and counts."""
+    table = sweep_table([point for point in plan.points if point.id in progress.finished], out)
+    _write_table(table, out)
+    manifest.update(finished=_now(), state=state, counts=_counts(plan, progress), failed=progress.failures)
+    manifest["table"]["rows"] = len(table)
+    write_json(out / MANIFEST, manifest)
+    return table
+
+
+def _counts(plan: _Plan, progress: _Progress) -> dict[str, int]:
+    return {
+        "points": len(plan.points),
+        "finished": len(progress.finished),
+        "failed": len(progress.failures),
+        "pending": len(plan.points) - len(progress.finished) - len(progress.failures),
+        "skipped": len(progress.skipped),
+        "executed": len(progress.executed),
+        "retried": sum(progress.retried.values()),
+        "stale": len(progress.stale),
+    }
+
+
 def run_sweep(
     notebook: str | os.PathLike,
     grid: Mapping[str, Sequence[Any]],
@@ -650,8 +790,13 @@ def run_sweep(
     keep_stale: bool = False,
     progress: bool = True,
     command: Sequence[str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> SweepSummary:
     """Run ``notebook`` at every grid point not yet finished in ``out``; write the table and manifest.
+
+    Three steps: plan (check the sweep, read the notebook), execute (run the points that are not finished, logging
+    each as it completes), collect (the table of every finished point, the manifest's counts), the last also when a
+    run is interrupted.
 
     Args:
       notebook: chapter notebook with a ``parameters`` cell defining ``results_path``.
@@ -668,6 +813,7 @@ def run_sweep(
         aside and running them again; then nothing may run with the changed notebook (a table holds one version).
       progress: show a progress bar and a one-line plan on stderr (retries and failures are reported regardless).
       command: the command line, recorded in the manifest.
+      defaults: the notebook's defaults from :func:`read_sweep_defaults`, if the caller has them (default: read here).
 
     Returns:
       A :class:`SweepSummary`. Failing points do not stop the others; they are listed in ``failed``.
@@ -677,130 +823,22 @@ def run_sweep(
         another sweep, or ``keep_stale`` would mix two versions of the notebook.
       KeyboardInterrupt: after writing the table and manifest of what finished (rerun to resume).
     """
-    _check_count(jobs, "jobs", 1, "local worker processes")
-    check_retries(retries)
-    notebook = Path(notebook)
-    defaults = _sweep_defaults(notebook)
-    axes = _sweep_axes(notebook, grid, seeds, defaults)
-    points = _grid_points(axes)
-    fixed_paths = notebook_path_defaults(notebook, {name: v for name, v in defaults.items() if name not in axes})
-    kernel = _kernel_description(kernel_name)
-    source = nbformat.read(notebook, as_version=4)
-    sha = notebook_hash(source)
-    notebook_text = runnable_text(source)  # one copy per task in flight: a few per worker, so no scatter needed
-    del source
+    settings = _RunSettings(jobs, scheduler, kernel_name, cell_timeout, retries, keep_stale, progress)
+    plan = _plan(Path(notebook), grid, seeds, defaults, settings)
     out = Path(out)
-    manifest_path = out / "manifest.json"
-    if manifest_path.is_file():
-        previous_name = json.loads(manifest_path.read_text()).get("notebook", {}).get("name")
-        if previous_name != notebook.name:
-            raise ValueError(f"{out} holds a sweep of {previous_name!r}, not {notebook.name!r}; choose another --out")
+    _check_out_folder(out, plan.notebook)
     with _exclusive(out):
-        states = _point_states(out)
-        finished: set[str] = set()
-        stale: dict[str, str] = {}  # point → the notebook hash its results came from ("unrecorded": none logged)
-        for point in points:
-            _remove_stale_temporaries(point.folder(out))
-            if not _has_results(point, out):
-                continue
-            event, hash_of_point = states.get(point.id, (None, None))
-            if event == "finished" and hash_of_point == sha:
-                finished.add(point.id)
-            else:  # another notebook version, or results whose status line a killed run did not write
-                stale[point.id] = hash_of_point if event == "finished" and hash_of_point else "unrecorded"
-        table_sha = sha
-        if stale and keep_stale:
-            versions = sorted(set(stale.values()))
-            to_run = len(points) - len(stale)
-            if finished or to_run or versions != [versions[0]] or versions[0] == "unrecorded":
-                raise ValueError(
-                    f"keep_stale / --keep-stale: {len(stale)} points of {out} were finished by another version of "
-                    f"{notebook.name} ({', '.join(v[:12] for v in versions)}), and {to_run} would run with this one "
-                    f"({sha[:12]}): one table cannot hold both. Restore that version of the notebook, or run without "
-                    "--keep-stale (the stale points are moved to OUT/stale/ and run again)"
-                )
-            table_sha, finished, stale = versions[0], set(stale), {}
-        skipped = tuple(point.id for point in points if point.id in finished)
-        manifest: dict[str, Any] = {
-            "notebook": {"path": str(notebook.resolve()), "name": notebook.name, "sha256": sha,
-                         "sha256_of": "its code cells' sources and tags (kdwide_book.runner.notebook_hash)"},
-            "command": list(command) if command is not None else None,
-            "grid": {name: _canonical(values) for name, values in grid.items()},
-            "seeds": list(seeds) if seeds is not None else None,
-            "axes": to_jsonable(axes),
-            "fixed_paths": fixed_paths,
-            "runner": {"jobs": jobs if scheduler is None else None, "scheduler": scheduler, "kernel": kernel,
-                       "retries": retries, "cell_timeout": cell_timeout, "keep_stale": keep_stale},
-            "versions": _versions(),
-            "started": _now(),
-            "finished": None,
-            "state": "running",
-            "status_log": STATUS_LOG,
-            "table": {"csv": "table.csv", "parquet": "table.parquet", "rows": None, "notebook_sha256": table_sha},
-        }
-        _atomic_write_json(manifest_path, manifest)
+        run = _sort_points(plan, out, keep_stale)
+        manifest = _start_manifest(plan, run, settings, grid=grid, seeds=seeds, command=command)
+        write_json(out / MANIFEST, manifest)
         log = StatusLog(out / STATUS_LOG)
-        executed: list[str] = []
-        failures: dict[str, str] = {}
-        retried: dict[str, int] = {}
+        work_root = out.resolve() / WORK_FOLDER  # temporary folders of local workers (left over if they were killed)
         state = "running"
-        work_root = out.resolve() / ".work"  # temporary folders of local workers (left over if they were killed)
         try:
-            for point in points:  # moved before anything runs: a table never mixes versions, even after a kill
-                if point.id in stale:
-                    target = _move_aside(point, out, stale[point.id][:12])
-                    log.append("stale", point=point.id, notebook_sha256=stale[point.id], moved_to=str(target.relative_to(out)))
-            if stale:
-                print(f"kdwide sweep: {notebook.name} changed since {len(stale)} points finished: they run again "
-                      f"(their earlier results are in {out / 'stale'})", file=sys.stderr)
-            todo = [point for point in points if point.id not in finished]
-            log.append("run", sync=True, notebook_sha256=sha, points=len(points), finished=len(finished),
-                       to_run=len(todo), stale=len(stale), command=manifest["command"])
-            where = f"Dask scheduler {scheduler}" if scheduler is not None else f"{min(jobs, max(len(todo), 1))} local worker(s)"
-            if progress:
-                print(f"kdwide sweep: {len(points)} points, {len(skipped)} already finished, {len(todo)} to run on {where}",
-                      file=sys.stderr)
+            _move_stale_aside(plan, run, out, log)
             shutil.rmtree(work_root, ignore_errors=True)
             work_root.mkdir()
-            tasks = (
-                PointTask(
-                    point_id=point.id,
-                    parameters={**fixed_paths, **point.parameters},
-                    notebook_name=notebook.name,
-                    notebook_text=notebook_text,
-                    kernel_name=kernel_name,
-                    cell_timeout=cell_timeout,
-                    work_root=None if scheduler is not None else str(work_root),
-                )
-                for point in todo
-            )
-            by_id = {point.id: point for point in todo}
-            if todo:
-                with dask_client(jobs=min(jobs, len(todo)), scheduler=scheduler) as client, \
-                        _progress_bar(len(todo), progress) as bar:
-
-                    def on_retry(outcome: PointOutcome) -> None:
-                        retried[outcome.point_id] = retried.get(outcome.point_id, 0) + 1
-                        log.append("retry", point=outcome.point_id, notebook_sha256=sha, attempt=outcome.attempt,
-                                   cause=outcome.cause, error=outcome.error, host=outcome.host)
-                        bar.write(f"kdwide sweep: {outcome.point_id}: {outcome.cause} on attempt {outcome.attempt} "
-                                  f"({outcome.error}); running it again", file=sys.stderr)
-
-                    for outcome in run_tasks(client, tasks, retries=retries, on_retry=on_retry):
-                        point = by_id[outcome.point_id]
-                        _store(point, outcome, out)
-                        executed.append(point.id)
-                        details = dict(point=point.id, notebook_sha256=sha, attempt=outcome.attempt,
-                                       seconds=round(outcome.seconds, 3), host=outcome.host, python=outcome.python)
-                        if outcome.ok:
-                            finished.add(point.id)
-                            log.append("finished", sync=True, **details)
-                        else:
-                            failures[point.id] = f"{outcome.cause} (attempt {outcome.attempt}): {outcome.error}"
-                            log.append("failed", sync=True, cause=outcome.cause, error=outcome.error, **details)
-                        bar.update(1)
-                        bar.set_postfix_str(f"finished={len(executed) - len(failures)} failed={len(failures)} "
-                                            f"retried={sum(retried.values())}")
+            _execute(plan, run, settings, out, log, command)
         except KeyboardInterrupt:
             state = "interrupted"
             raise
@@ -808,28 +846,14 @@ def run_sweep(
             state = f"stopped by an error ({type(exc).__name__}: {exc})"
             raise
         else:
-            state = "failed" if failures else "finished"
+            state = "failed" if run.failures else "finished"
         finally:
             shutil.rmtree(work_root, ignore_errors=True)
-            table = sweep_table([point for point in points if point.id in finished], out)
-            _write_table(table, out)
-            counts = {
-                "points": len(points),
-                "finished": len(finished),
-                "failed": len(failures),
-                "pending": len(points) - len(finished) - len(failures),
-                "skipped": len(skipped),
-                "executed": len(executed),
-                "retried": sum(retried.values()),
-                "stale": len(stale),
-            }
-            manifest.update(finished=_now(), state=state, counts=counts, failed=failures)
-            manifest["table"]["rows"] = len(table)
-            _atomic_write_json(manifest_path, manifest)
-            log.append("end", sync=True, state=state, counts=counts)
+            table = _collect(plan, run, out, manifest, state)
+            log.append("end", sync=True, state=state, counts=_counts(plan, run))
             log.close()
-    return SweepSummary(out, tuple(points), tuple(executed), skipped, failures, table, table_sha, retried,
-                        tuple(point.id for point in points if point.id in stale))
+    return SweepSummary(out, plan.points, tuple(run.executed), run.skipped, run.failures, table, run.table_sha256,
+                        run.retried, tuple(point.id for point in plan.points if point.id in run.stale))
 
 
 def rebuild_table(out: str | os.PathLike) -> pd.DataFrame:
@@ -842,9 +866,9 @@ def rebuild_table(out: str | os.PathLike) -> pd.DataFrame:
       ValueError: ``out`` holds no sweep (no ``manifest.json`` with the grid).
     """
     out = Path(out)
-    manifest_path = out / "manifest.json"
+    manifest_path = out / MANIFEST
     if not manifest_path.is_file():
-        raise ValueError(f"{out} holds no sweep (no manifest.json)")
+        raise ValueError(f"{out} holds no sweep (no {MANIFEST})")
     manifest = json.loads(manifest_path.read_text())
     if "axes" not in manifest or "table" not in manifest:
         raise ValueError(f"{manifest_path} was written by an older kdwide sweep (no 'axes'): run the sweep again")
@@ -856,7 +880,7 @@ def rebuild_table(out: str | os.PathLike) -> pd.DataFrame:
         table = sweep_table(points, out)
         _write_table(table, out)
         manifest["table"]["rows"] = len(table)
-        _atomic_write_json(manifest_path, manifest)
+        write_json(manifest_path, manifest)
     return table
 
 

@@ -1,8 +1,8 @@
 r"""Paper-scale kernels on whatever JAX runs on (GPU, TPU or CPU), checked against stored float64 CPU values.
 
-``python -m kdwide.device_check`` reports the platform and device, then runs the three workloads that dominate the
-book's ``"paper"`` profile and compares each result with reference values computed in float64 on a CPU and stored
-in the package (``kdwide/data/device_check_reference.json``):
+``python -m kdwide_book.device_check`` reports the platform and device, then runs the three workloads that dominate
+the book's ``"paper"`` profile and compares each result with reference values computed in float64 on a CPU and
+stored in the package (``kdwide_book/data/device_check_reference.json``):
 
 1. **effective logits**: :func:`kdwide.effective_logit` on 10^7 (teacher logit, label, ρ, T) quadruples;
 2. **analytic NTK and Cholesky**: :func:`kdwide.kernels.analytic_ntk` on n = 8192 inputs (2 hidden ReLU layers)
@@ -14,10 +14,13 @@ relative difference from the reference on a fixed sample of entries and on summa
 within the workload's tolerance; the exit status is 1 if any is not. ``--scale small`` runs the same workloads at
 sizes a 2-core CPU finishes in seconds (CI runs it so). Inputs come from NumPy's PCG64 with fixed seeds, so they
 are bitwise the same on every machine. Only jax, numpy and scipy are needed: nothing here imports pandas, tqdm,
-papermill, neural-tangents or TensorFlow.
+papermill, nbformat, PyYAML, neural-tangents or TensorFlow, and :mod:`kdwide_book` itself imports nothing, so it runs
+on a bare GPU machine from a copy of the repository (``PYTHONPATH=src``). It is a command-line tool of the book, not
+science: it lives in the tooling layer and imports the core.
 
-Run: ``python -m kdwide.device_check [--scale paper|small] [--repeats 3]``; on a CPU,
-``--write-reference`` recomputes the stored values (it refuses on any other platform).
+Run: ``python -m kdwide_book.device_check [--scale paper|small] [--repeats 3]``; on a CPU,
+``--write-reference`` recomputes the stored values (it refuses on any other platform), written atomically by the
+project's one JSON writer (:func:`kdwide_book.results.write_json`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from kdwide.kernels import analytic_ntk
 from kdwide.linearized import factorize_kernel, solve
 from kdwide.predict import solve_grid
 from kdwide.tasks import sphere_inputs
+from kdwide_book.results import write_json
 
 __all__ = ["SCALES", "TOLERANCES", "CheckResult", "main", "platform_report", "run_checks", "workload_values"]
 
@@ -193,7 +197,7 @@ def _timed(function: Callable[[], dict[str, Any]], repeats: int) -> tuple[dict[s
 
 def reference_path() -> Path:
     """The stored reference values (package data)."""
-    return Path(str(resources.files("kdwide") / "data" / REFERENCE_FILE))
+    return Path(str(resources.files("kdwide_book") / "data" / REFERENCE_FILE))
 
 
 def run_checks(scale: str, *, repeats: int = 3, reference: dict[str, Any] | None = None) -> list[CheckResult]:
@@ -241,13 +245,12 @@ def _write_reference(path: Path) -> None:
             print(f"reference: {scale} {name} ...", flush=True)
             values = function()
             stored[scale][name] = {k: np.asarray(v, np.float64).tolist() for k, v in values.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(stored, separators=(",", ":")) + "\n")
+    write_json(path, stored, compact=True)
     print(f"wrote {path}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kdwide.device_check", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m kdwide_book.device_check", description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="paper")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--write-reference", action="store_true", help="recompute the stored values (CPU only)")
