@@ -129,10 +129,10 @@ def test_the_slice_explorer_breaks_the_curve_at_the_label_change() -> None:
 
 
 def test_the_risk_explorer_shows_seed_means_and_single_seeds() -> None:
-    rows = [dict(rho=r, n_train=n, seed=s, transfer_risk=0.1 * s + r / n, alpha_n=0.5 + s)
+    rows = [dict(rho=r, n_train=n, seed=0, repetition=s, transfer_risk=0.1 * s + r / n, alpha_n=0.5 + s)
             for r in (0.0, 1.0) for n in (16, 32) for s in (0, 1)]
     spec = spec_of(chapters.risk_explorer(pd.DataFrame(rows), n_test=100).html)
-    assert spec["sizes"] == [3]  # mean, seed 0, seed 1
+    assert spec["sizes"] == [3]  # mean, repetition 0, repetition 1
     mean, seed_one = spec["states"][0]["traces"], spec["states"][2]["traces"]
     # traces: (rho = 1 risk, rho = 1 angle, rho = 0 risk, rho = 0 angle); rho = 0 risk at seed 0 is 0: floor 0.005
     assert mean[0]["y"] == [pytest.approx(0.05 + 1 / 16), pytest.approx(0.05 + 1 / 32)]

@@ -45,6 +45,7 @@ from kdwide.effective_logit import effective_logit
 from kdwide.kernels import analytic_ntk
 from kdwide.linearized import factorize_kernel, solve
 from kdwide.predict import solve_grid
+from kdwide.seeds import Streams
 from kdwide.tasks import sphere_inputs
 from kdwide_book.results import write_json
 
@@ -73,11 +74,11 @@ REFERENCE_FILE = "device_check_reference.json"
 
 
 def _sample_indices(size: int, count: int = SAMPLE_SIZE) -> np.ndarray:
-    return np.unique(np.random.default_rng(12345).integers(0, size, count))
+    return np.unique(Streams(12345).rng("sample_indices").integers(0, size, count))
 
 
 def _logit_inputs(n: int) -> tuple[np.ndarray, ...]:
-    rng = np.random.default_rng(2020)
+    rng = Streams(2020).rng("logit_inputs")
     z_teacher = rng.uniform(-20, 20, n)
     y_hard = rng.integers(0, 2, n)
     rho = rng.uniform(0.05, 1.0, n)
@@ -98,8 +99,8 @@ def _effective_logits(n_logits: int) -> Callable[[], dict[str, Any]]:
 
 
 def _ntk_cholesky(n_kernel: int) -> Callable[[], dict[str, Any]]:
-    x = sphere_inputs(1, n_kernel, INPUT_DIM)
-    rhs = jnp.asarray(np.random.default_rng(3).normal(size=n_kernel))
+    x = sphere_inputs(Streams(1).rng("kernel_inputs"), n_kernel, INPUT_DIM)
+    rhs = jnp.asarray(Streams(3).rng("right_hand_side").normal(size=n_kernel))
     rows, columns = _sample_indices(n_kernel), _sample_indices(n_kernel)[::-1]
 
     def run() -> dict[str, Any]:
@@ -117,9 +118,9 @@ def _ntk_cholesky(n_kernel: int) -> Callable[[], dict[str, Any]]:
 
 
 def _grid(n_train: int, n_test: int) -> Callable[[], dict[str, Any]]:
-    x = sphere_inputs(4, n_train + n_test, INPUT_DIM)
-    anchors = sphere_inputs(5, 64, INPUT_DIM)
-    coefficients = np.random.default_rng(6).normal(size=64)
+    x = sphere_inputs(Streams(4).rng("grid_inputs"), n_train + n_test, INPUT_DIM)
+    anchors = sphere_inputs(Streams(5).rng("anchors"), 64, INPUT_DIM)
+    coefficients = Streams(6).rng("coefficients").normal(size=64)
     coefficients -= coefficients.mean()
     indices = _sample_indices(n_test, 256)
 

@@ -143,6 +143,21 @@ _SWAP_JS = """
 """
 
 
+def _states(sliders, state, state_layout, *, n_traces: int) -> list[dict[str, Any]]:
+    """Every combination of slider positions, in row-major order: each state's compacted traces (and layout)."""
+    states = []
+    for positions in itertools.product(*(range(len(s.values)) for s in sliders)):
+        values = [s.values[p] for s, p in zip(sliders, positions)]
+        data = list(state(*values))
+        if len(data) != n_traces:
+            raise ValueError(f"state{tuple(values)} gave {len(data)} traces; traces has {n_traces}")
+        entry: dict[str, Any] = {"traces": [compact(d) for d in data]}
+        if state_layout is not None:
+            entry["layout"] = compact(state_layout(*values))
+        states.append(entry)
+    return states
+
+
 def explorer(
     element_id: str,
     sliders: Sequence[Slider],
@@ -185,16 +200,7 @@ def explorer(
     if not sliders:
         raise ValueError("sliders is empty; an explorer needs at least one slider")
     sizes = [len(s.values) for s in sliders]
-    states = []
-    for positions in itertools.product(*(range(n) for n in sizes)):
-        values = [s.values[p] for s, p in zip(sliders, positions)]
-        data = list(state(*values))
-        if len(data) != len(traces):
-            raise ValueError(f"state{tuple(values)} gave {len(data)} traces; traces has {len(traces)}")
-        entry: dict[str, Any] = {"traces": [compact(d) for d in data]}
-        if state_layout is not None:
-            entry["layout"] = compact(state_layout(*values))
-        states.append(entry)
+    states = _states(sliders, state, state_layout, n_traces=len(traces))
     active = [s.active for s in sliders]
     flat = 0
     for size, position in zip(sizes, active):
