@@ -68,8 +68,15 @@ PUBLIC_DRAWS = 2  # drawn cases added to the public test's own inputs in the pub
 # then finds wrong; the judge reads nothing from here but plain numbers.
 PRODUCER = r'''
 def __kdwide_judge_produce(channel, question):
-    import importlib, json, sys, types
+    import builtins, importlib, json, sys, types
     import numpy
+    # the builtins' own functions, not names the notebook may have shadowed (patched builtins spoil its own answers)
+    (isinstance, callable, type, getattr, hasattr, vars, list, dict, str, len, zip, open, float, int, BaseException,
+     Exception, NotImplementedError, TypeError, compile, tuple) = (
+        builtins.isinstance, builtins.callable, builtins.type, builtins.getattr, builtins.hasattr, builtins.vars,
+        builtins.list, builtins.dict, builtins.str, builtins.len, builtins.zip, builtins.open, builtins.float,
+        builtins.int, builtins.BaseException, builtins.Exception, builtins.NotImplementedError, builtins.TypeError,
+        builtins.compile, builtins.tuple)
     namespace, blocked_calls, restore, restore_code = globals(), [], [], []
 
     def blocker(name):
@@ -121,7 +128,8 @@ def __kdwide_judge_produce(channel, question):
             message = str(error)[:300]
         except BaseException:
             message = ""
-        return {"ok": False, "error": type(error).__name__, "message": message, "blocked": list(blocked_calls)}
+        blocked = list(blocked_calls) or ([message.split(" ", 1)[0]] if "BLOCKED" in message else [])
+        return {"ok": False, "error": type(error).__name__, "message": message, "blocked": blocked}
 
     results = []
     function = namespace.get(question["answer"]) if question["answer"] else None
@@ -214,7 +222,7 @@ def _quiet_client(notebook: Any, cwd: str) -> Any:
             return None
 
     return QuietClient(notebook, kernel_name="python3", allow_errors=True, store_widget_state=False,
-                       record_timing=False, resources={"metadata": {"path": cwd}})
+                       record_timing=False, shutdown_kernel="immediate", resources={"metadata": {"path": cwd}})
 
 
 def _run_cell(client: Any, cell: Any, index: int, deadline: float) -> str | None:
