@@ -245,3 +245,34 @@ def test_hardened_process_kills_escaped_descendants_and_hides_its_descriptors(tm
 
     time.sleep(0.5)
     assert beat.stat().st_mtime == before, "the daemon survived kill_descendants"
+
+
+def test_gradescope_entry_writes_results_json(tmp_path: Path) -> None:
+    """The zip's run_otter.py calls ``main(["gradescope", ...])``: results.json in Gradescope's shape (here for a
+    notebook of another assignment, which is refused before any kernel starts)."""
+    chapter = {"name": "01_effective_logit", "notebook": "01_effective_logit.ipynb",
+               "questions": [{"name": "ch1_root", "public_points": 1.0, "hidden_points": 2.0}]}
+    (tmp_path / "source").mkdir()
+    (tmp_path / "submission").mkdir()
+    (tmp_path / "source" / "judge.json").write_text(json.dumps({"chapter": chapter, "seed": 0, "timeout": 60}))
+    notebook = nbformat.v4.new_notebook(metadata={"otter": {"assignment_name": "02_linearization"}})
+    nbformat.write(notebook, tmp_path / "submission" / "01_effective_logit.ipynb")
+    results = judge.gradescope_results(tmp_path)
+    written = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert written == results and written["score"] == 0.0
+    assert written["tests"] == [{"name": "ch1_root", "score": 0.0, "max_score": 3.0, "visibility": "visible",
+                                 "output": "not graded: Received submission for assignment '02_linearization', but "
+                                           "this is '01_effective_logit'"}]
+
+
+def test_answer_files_must_be_plain_files(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.json"
+    plain.write_text('{"results": []}')
+    assert judge._read_limited(plain) == '{"results": []}'
+    (tmp_path / "link.json").symlink_to(plain)
+    os.mkfifo(tmp_path / "fifo.json")  # reading it would block forever without a writer
+    big = tmp_path / "big.json"
+    with open(big, "wb") as handle:
+        handle.truncate(judge.MAX_ANSWER_BYTES + 1)  # sparse: no disk used
+    for name in ("link.json", "fifo.json", "big.json", "absent.json"):
+        assert judge._read_limited(tmp_path / name) is None, name

@@ -7,22 +7,23 @@ public ``grader.check`` cells, the Gradescope zip and its ``results.json`` shape
 
 1. *Producer* (the student's process): a fresh Jupyter kernel, started by this process with nbclient in a session of
    its own, stdin/stdout/stderr on ``/dev/null``, runs every cell of the notebook within the time limit; its outputs are
-   thrown away as they arrive (huge outputs cost nothing). Then, for every question, one more cell calls the student's
-   function on inputs this process drew *after* the notebook's cells ran, from the grading seed and a fresh random nonce
-   (so nothing in any file, nor the seed alone, lets them be known in advance), with the kdwide functions the question
+   thrown away as they arrive (huge outputs cost only time). Then, for every question, one more cell calls the
+   student's function on inputs this process drew at grading time from the grading seed and a fresh random nonce (so
+   that nothing in any file, and not the seed alone, tells them in advance), with the kdwide functions the question
    asks the student to write replaced by functions that raise "not available in this question" (module attributes,
    names in the notebook and the function objects themselves). The cell writes plain data (JSON numbers) to a fresh
    file in a folder this process created after the notebook ran.
 2. The kernel and every process it started are then killed (this process is a child subreaper, so even processes that
-   left the kernel's session are found), and only then are the answers read: strictly parsed, every value a finite
-   float64 of the expected shape, anything else a wrong answer.
-3. *Judge* (this process, which imported kdwide and numpy before any student code ran and never executes student
-   code): reference answers from pristine kdwide and numpy (:mod:`kdwide_book.graded_questions`), compared here.
+   left the kernel's session are found), and only then are the answers read: strictly parsed, every value a number,
+   the array of the expected shape and finite; anything else is a wrong answer.
+3. *Judge* (this process, which never executes student code): reference answers from pristine kdwide and numpy
+   (:mod:`kdwide_book.graded_questions`), imported and computed before the kernel starts (files the notebook changes
+   later do not matter), compared here.
 
-This process makes itself non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``), so processes of the same user (the student's
-kernel) can neither read its memory (the seed, the nonce, the inputs before they are sent) nor open its file
+This process makes itself non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``), so that unprivileged processes of the same user
+(the student's kernel) can neither read its memory (the seed, the nonce, the inputs and references) nor open its file
 descriptors through ``/proc``. Its report to the caller (``make grade``) carries an HMAC with a key the caller sent on
-stdin, so nothing the student's processes write can pass for it.
+stdin, so that nothing the student's processes write can pass for it.
 
 Command line (used by :func:`kdwide_book.assignments.grade_submission` and by the Gradescope autograder)::
 
@@ -42,6 +43,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -285,12 +287,22 @@ def _produce(notebook: Any, questions: list[dict[str, Any]], cases: dict[str, li
 
 
 def _read_limited(path: Path) -> str | None:
+    """The text of an answer file, if it is a regular file (not a link, a FIFO that would block, a device) of at most
+    :data:`MAX_ANSWER_BYTES`; else None."""
     try:
-        if path.stat().st_size > MAX_ANSWER_BYTES:
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        status = os.fstat(handle)
+        if not stat.S_ISREG(status.st_mode) or status.st_size > MAX_ANSWER_BYTES:
             return None
-        return path.read_text()
+        with os.fdopen(handle, "rb", closefd=False) as stream:
+            return stream.read(MAX_ANSWER_BYTES + 1).decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return None
+    finally:
+        os.close(handle)
 
 
 # ------------------------------------------------------------------------------------------------- judging
