@@ -11,7 +11,8 @@ import kdwide  # noqa: F401  (float64)
 
 MODULES = ["kdwide.effective_logit", "kdwide.losses", "kdwide.kernels", "kdwide.networks", "kdwide.predict",
            "kdwide.tasks", "kdwide.stats", "kdwide.metrics", "kdwide.experiments", "kdwide.experiments.discontinuity",
-           "kdwide.reference", "kdwide_book.book", "kdwide_book.explorers", "kdwide_book.runner"]
+           "kdwide.reference", "kdwide_book.book", "kdwide_book.explorers", "kdwide_book.runner",
+           "kdwide_book.judge", "kdwide_book.graded_questions"]
 
 
 @pytest.mark.parametrize("name", MODULES)

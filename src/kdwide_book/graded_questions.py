@@ -316,6 +316,14 @@ def spec_for(name: str) -> QuestionSpec:
 
     Raises:
       ValueError: no question of that name (the known names are listed).
+
+    Example:
+      >>> spec = spec_for("ch1_flip")
+      >>> case = spec.public()[0]
+      >>> case.args, case.kwargs
+      ((3.0,), {'temperature': 1.0})
+      >>> print(f"{float(spec.reference(case)):.4f}")
+      0.5249
     """
     if name not in SPECS:
         raise ValueError(f"question must be one of {sorted(SPECS)}, got {name!r}")
