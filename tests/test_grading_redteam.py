@@ -5,7 +5,8 @@ Exercises (``grading_support.quick_chapter_1``: the same two graded questions, s
 graded before the honest students (folder names sort so), who must still get exactly their marks. Each attack is a
 class from issue 23 (names shadowed, modules patched, objects equal to anything, writing the grader's files, printing
 pass messages, faking results then ending the kernel, cells that never end, huge outputs, replaying hidden tests,
-delegating to kdwide). ``make assignments-check`` runs the same attacks on every chapter
+delegating to kdwide), and one more: killing its own judge (the processes it left are still killed, through the
+environment mark every grading sets). ``make assignments-check`` runs the same attacks on every chapter
 (tests/test_assignments.py, ``KDWIDE_GRADE_ALL=1``).
 """
 
@@ -163,6 +164,20 @@ if os.fork() == 0:
     os._exit(0)
 sys.exit(0)''', "import os\nos._exit(0)"]
 
+KILL_JUDGE = '''# killing the judge itself (same user), after leaving a daemon behind
+import os, signal, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        for _ in range(1200):
+            with open(HEARTBEAT, "w") as handle:
+                handle.write(str(time.time()))
+            time.sleep(0.1)
+    os._exit(0)
+time.sleep(0.5)
+os.kill(os.getppid(), signal.SIGKILL)
+'''
+
 HUGE = '''# huge outputs
 import sys
 for _ in range(30):
@@ -239,6 +254,7 @@ def test_attacks_score_zero_and_honest_students_keep_their_marks(quick_assignmen
         "attack_replay_hidden": append_cells(REPLAY.replace("ASSIGNMENTS", repr(str(quick_assignment)))),
         "attack_delegation_saved": answers({"effective_logit_root": DELEGATE["effective_logit_root"],
                                             "flip_soft_ratio": MAGIC["flip_soft_ratio"]}),
+        "attack_kill_judge": chain(constants, append_cells(KILL_JUDGE.replace("HEARTBEAT", repr(str(heartbeat) + "2")))),
     }
     for name, edit in attacks.items():
         submission(student, classroom / name, edit)
@@ -272,10 +288,12 @@ def test_attacks_score_zero_and_honest_students_keep_their_marks(quick_assignmen
     assert "honest_instructor" in (classroom / "grades.csv").read_text()
     written = classroom / "attack_patch_and_write" / "feedback.md"
     assert written.read_text().startswith("# Feedback for attack_patch_and_write"), written.read_text()
-    if heartbeat.exists():
-        beat = heartbeat.stat().st_mtime
+    assert "the judge failed" in feedback["attack_kill_judge"], feedback["attack_kill_judge"]
+    for beating in (heartbeat, Path(str(heartbeat) + "2")):
+        assert beating.exists(), f"{beating.name}: the daemon never ran, so the test shows nothing"
+        beat = beating.stat().st_mtime
         time.sleep(1.0)
-        assert heartbeat.stat().st_mtime == beat, "a process the notebook left behind is still running"
+        assert beating.stat().st_mtime == beat, f"{beating.name}: a process the notebook left behind is still running"
 
 
 def test_feedback_never_shows_hidden_inputs_or_expected_values(quick_assignment: Path, tmp_path: Path) -> None:

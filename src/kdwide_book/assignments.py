@@ -487,7 +487,10 @@ list) raise "not available in this question" wherever they are referenced (modul
 the function objects themselves), and the feedback says so (delegation).
 
 **Not guaranteed:** a student who copies kdwide's code (or reloads or re-executes kdwide's source to get an unblocked
-copy) has answered with someone else's work: that is a matter for the honour code, not for the grader. The kernel
+copy, or calls kdwide's private helpers: only the public functions a question names are blocked) has answered with
+someone else's work: that is a matter for the honour code, not for the grader. A notebook that kills its own judge
+gets 0, and `make grade` then kills the processes it left (each grading marks its processes' environment; a process
+that clears its environment escapes that sweep). The kernel
 runs as the user who runs `make grade`, with that user's access to files: the judge keeps nothing there that matters
 (everything it needs is imported and computed before student code runs, its memory is closed to other processes, its
 report is signed), and every process the notebook starts is killed before its answers are read; but a notebook can
@@ -521,6 +524,29 @@ def _kill_group(process: subprocess.Popen) -> None:
         pass
 
 
+GRADING_MARK = "KDWIDE_GRADING_MARK"
+"""Environment variable set, with a fresh value per grading, for the judge and so for every process it starts."""
+
+
+def _kill_marked(mark: str) -> int:
+    """SIGKILL every process whose environment carries ``GRADING_MARK=mark`` (what a notebook left running when its
+    judge did not live to kill it); returns how many."""
+    needle = f"{GRADING_MARK}={mark}".encode()
+    killed = 0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            marked = needle in (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marked and int(entry.name) != os.getpid():
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+    return killed
+
+
 def grade_submission(
     notebook: str | Path, chapter: dict[str, Any], *, seed: int = 0, timeout: float = 900.0
 ) -> tuple[dict[str, Any] | None, str]:
@@ -545,7 +571,8 @@ def grade_submission(
     key = os.urandom(32)
     job = {"key": key.hex(), "notebook": Path(notebook).read_text(errors="replace"), "chapter": chapter,
            "seed": seed, "timeout": timeout}
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    mark = os.urandom(16).hex()
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYDEVD_DISABLE_FILE_VALIDATION": "1", GRADING_MARK: mark}
     with tempfile.TemporaryDirectory() as tmp:
         process = subprocess.Popen([sys.executable, "-m", "kdwide_book.judge", "submission"], cwd=tmp,
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -558,6 +585,10 @@ def grade_submission(
             return None, f"time limit exceeded: the judge did not finish within {timeout + 120:g} s"
         finally:
             _kill_group(process)
+            for _ in range(3):  # the judge kills what the notebook started; if the notebook killed the judge, we do
+                if not _kill_marked(mark):
+                    break
+                time.sleep(0.2)
     report = read_report(output, key)
     if report is None:
         return None, f"the judge failed (exit status {process.returncode}):\n{log[-3000:]}"
