@@ -475,8 +475,8 @@ kdwide and numpy. Each question has a public part (fixed inputs, the public test
 hidden part (the drawn inputs); each part's points are all or nothing. Feedback names the property that failed (not
 answered, shape, finiteness, value, type, error, delegation, time limit), never the hidden inputs or expected values.
 
-**Guaranteed** (each is a test in `tests/test_grading_redteam.py`; `make assignments-check` runs them on every
-chapter): the following score 0 on the questions they touch and leave other students' grades unchanged: names
+**Guaranteed** (each is a test in the repository's `tests/test_grading_redteam.py`, on chapter 1; its
+`make assignments-check` runs all but the replay and the endless cell on every chapter): the following score 0 on the questions they touch and leave other students' grades unchanged: names
 shadowed in the notebook (builtins, numpy, kdwide names, otter's test helpers); modules patched (builtins, numpy,
 kdwide, otter, json, pickle); objects that compare equal to anything or convert to any number (only plain ints,
 floats and numpy or JAX arrays of numbers are accepted); writing into the grader's tests, results or log files;
