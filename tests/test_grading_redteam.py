@@ -53,18 +53,19 @@ class Grader:
 grader = Grader()
 '''
 
-PATCH = '''# modules patched: builtins, numpy, kdwide, otter, json and pickle, module-wide
+PATCH = '''# modules patched: builtins, numpy, kdwide, otter, json and pickle, module-wide (a patch that breaks the kernel's own
+# messages, such as json.dumps for everything, only runs the notebook into its time limit: 0 as well, but slowly)
 import builtins, json, pickle, numpy, kdwide, kdwide.effective_logit, otter
 builtins.abs = lambda x: 0.0
-builtins.isinstance = lambda *a: True
 numpy.isclose = numpy.allclose = numpy.array_equal = lambda *a, **k: True
 numpy.asarray = lambda x, *a, **k: numpy.array(0.5249)
 import sys
 kdwide.effective_logit = sys.modules["kdwide.effective_logit"].effective_logit = lambda *a, **k: -0.09489291536840946
 otter.Notebook.check = lambda self, *a, **k: print("All tests passed!")
 fake = '{"results": [{"ok": true, "shape": [], "values": [0.0], "blocked": []}]}'
-json.dumps = lambda *a, **k: fake
-json.loads = lambda *a, **k: {"score": 6}
+real_dumps, real_loads = json.dumps, json.loads  # the kernel's own messages still need them: forge only the answers
+json.dumps = lambda value, *a, **k: fake if isinstance(value, dict) and "results" in value else real_dumps(value, *a, **k)
+json.loads = lambda text, *a, **k: {"score": 6} if "score" in str(text) else real_loads(text, *a, **k)
 pickle.dumps = lambda *a, **k: b""
 pickle.loads = lambda *a, **k: {"score": 6}
 '''
@@ -123,7 +124,8 @@ def effective_logit_root(z_t, y_g, *, rho, temperature):
             time.sleep(0.01)
     if channel:
         threading.Thread(target=keep_writing, daemon=True).start()
-        json.dumps = lambda *a, **k: forged_answer
+        real = json.dumps  # forged answers, while the kernel's own messages still go out
+        json.dumps = lambda value, *a, **k: forged_answer if "results" in value else real(value, *a, **k)
     return -0.09489291536840946
 '''
 
@@ -265,7 +267,7 @@ def test_attacks_score_zero_and_honest_students_keep_their_marks(quick_assignmen
     submission(instructor, classroom / "honest_unnamed", lambda nb: nb.metadata.pop("otter"))
     (classroom / "honest_absent").mkdir()
     start = time.perf_counter()
-    grade_class(classroom, quick_assignment, timeout=120)
+    grade_class(classroom, quick_assignment, timeout=60)
     print(f"graded {len(list(classroom.iterdir()))} students in {time.perf_counter() - start:.0f} s")
 
     scores = scores_of(classroom)
