@@ -77,8 +77,9 @@ def test_hidden_inputs_depend_on_seed_and_nonce() -> None:
 def produce(namespace: dict, question: dict, tmp_path: Path) -> list[dict] | None:
     """Run the producer as the kernel would (in ``namespace``) and parse its answers as the judge does."""
     exec(judge.PRODUCER, namespace)  # noqa: S102 (the test plays the kernel)
-    channel = tmp_path / "answers.json"
-    namespace["__kdwide_judge_produce"](str(channel), question)
+    channel, request = tmp_path / "answers.json", tmp_path / "request.json"
+    request.write_text(json.dumps(question))
+    namespace["__kdwide_judge_produce"](str(channel), str(request))
     count = len(question["cases"]) + len(question["variables"])
     return judge._parse_answers(channel.read_text(), count)
 

@@ -11,8 +11,9 @@ public ``grader.check`` cells, the Gradescope zip and its ``results.json`` shape
    student's function on inputs this process drew at grading time from the grading seed and a fresh random nonce (so
    that nothing in any file, and not the seed alone, tells them in advance), with the kdwide functions the question
    asks the student to write replaced by functions that raise "not available in this question" (module attributes,
-   names in the notebook and the function objects themselves). The cell writes plain data (JSON numbers) to a fresh
-   file in a folder this process created after the notebook ran.
+   names in the notebook and the function objects themselves). The cell reads the question and its inputs from a
+   file and writes plain data (JSON numbers) to another, both fresh, in a folder this process created after the
+   notebook ran.
 2. The kernel and every process it started are then killed (this process is a child subreaper, so even processes that
    left the kernel's session are found), and only then are the answers read: strictly parsed, every value a number,
    the array of the expected shape and finite; anything else is a wrong answer.
@@ -69,7 +70,7 @@ PUBLIC_DRAWS = 2  # drawn cases added to the public test's own inputs in the pub
 # (builtins, numpy, json, this function's globals). Sabotage only spoils the student's own answers, which the judge
 # then finds wrong; the judge reads nothing from here but plain numbers.
 PRODUCER = r'''
-def __kdwide_judge_produce(channel, question):
+def __kdwide_judge_produce(channel, request):
     import builtins, importlib, json, sys, types
     import numpy
     # the builtins' own functions, not names the notebook may have shadowed (patched builtins spoil its own answers)
@@ -79,6 +80,8 @@ def __kdwide_judge_produce(channel, question):
         builtins.list, builtins.dict, builtins.str, builtins.len, builtins.zip, builtins.open, builtins.float,
         builtins.int, builtins.BaseException, builtins.Exception, builtins.NotImplementedError, builtins.TypeError,
         builtins.compile, builtins.tuple)
+    with open(request) as handle:  # the question: names, and the inputs (a file: a literal this size compiles slowly)
+        question = json.loads(handle.read())
     namespace, blocked_calls, restore, restore_code = globals(), [], [], []
 
     def blocker(name):
@@ -267,11 +270,13 @@ def _produce(notebook: Any, questions: list[dict[str, Any]], cases: dict[str, li
             channel_dir = Path(tempfile.mkdtemp(prefix="kdwide-answers-"))
             for question in questions if problem is None else []:
                 channels[question["name"]] = channel_dir / f"{secrets.token_hex(16)}.json"
-                request = {"answer": question.get("answer"), "variables": question.get("variables", []),
-                           "writes": question.get("writes", []),
-                           "cases": [case.plain() for case in cases.get(question["name"], [])]}
+                request = channel_dir / f"{secrets.token_hex(16)}.json"
+                atomic_write(request, json.dumps({
+                    "answer": question.get("answer"), "variables": question.get("variables", []),
+                    "writes": question.get("writes", []),
+                    "cases": [case.plain() for case in cases.get(question["name"], [])]}), fsync=False)
                 cell = nbformat.v4.new_code_cell(
-                    PRODUCER + f"\n__kdwide_judge_produce({str(channels[question['name']])!r}, {request!r})\n")
+                    PRODUCER + f"\n__kdwide_judge_produce({str(channels[question['name']])!r}, {str(request)!r})\n")
                 notebook.cells.append(cell)  # nbclient looks cells up by index
                 if problem := _run_cell(client, cell, len(notebook.cells) - 1, deadline):
                     break
