@@ -328,7 +328,7 @@ def test_every_chapter_judges_honest_and_cheating_submissions(tmp_path: Path) ->
         submission(tmp_path / "assignments" / "instructor" / path.name, classroom / "honest_instructor")
         submission(student, classroom / "honest_alternative", alternative_solution(info))
         submission(student, classroom / "honest_untouched")
-    results = grade_class(classroom, tmp_path / "assignments", timeout=600)
+    results = grade_class(classroom, tmp_path / "assignments", timeout=300)
     full = ("honest_instructor", "honest_alternative")
     wrong = [r for r in results if (r.points != r.max_points if r.student in full else r.points != 0)]
     assert not wrong, "\n".join(f"{r.student} {r.question}: {r.points}/{r.max_points}\n{r.feedback}" for r in wrong)
