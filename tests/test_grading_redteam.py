@@ -267,12 +267,14 @@ def test_attacks_score_zero_and_honest_students_keep_their_marks(quick_assignmen
     submission(student, classroom / "honest_hardcoded", constants)
     submission(instructor, classroom / "honest_unnamed", lambda nb: nb.metadata.pop("otter"))
     (classroom / "honest_absent").mkdir()
+    students = sorted(p.name for p in classroom.iterdir())
     start = time.perf_counter()
     grade_class(classroom, quick_assignment, timeout=60)
-    print(f"graded {len(list(classroom.iterdir()))} students in {time.perf_counter() - start:.0f} s")
+    print(f"graded {len(students)} students in {time.perf_counter() - start:.0f} s")
 
     scores = scores_of(classroom)
-    feedback = {p.name: (p / "feedback.md").read_text() for p in classroom.iterdir() if p.is_dir()}
+    assert sorted(scores) == students, "folders a notebook made in the class folder are not students"
+    feedback = {name: (classroom / name / "feedback.md").read_text() for name in students}
     assert scores["honest_instructor"] == {"ch1_root": 3.0, "ch1_flip": 3.0}, feedback["honest_instructor"]
     assert scores["honest_alternative"] == {"ch1_root": 3.0, "ch1_flip": 3.0}, feedback["honest_alternative"]
     for name in [*attacks, "honest_untouched", "honest_hardcoded", "honest_unnamed", "honest_absent"]:
