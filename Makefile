@@ -225,24 +225,26 @@ paper: setup
 	$(BIN)/python -m kdwide_book.paper --out $(PAPER_DIR) --papermill-args "$(PAPERMILL_ARGS)"
 
 ## make assignments: otter-grader assignments of every chapter in _build/assignments: student notebooks, one
-## Gradescope autograder zip per chapter, instructor notebooks, an instructor guide (README.md). The autograder installs
-## the pinned set (ASSIGNMENT_ENV=current: the lighter constraints-current.txt); GRADING_SEED: the seed it grades with.
+## Gradescope autograder zip per chapter (graded by kdwide_book.judge), instructor notebooks, an instructor guide
+## (README.md). The autograder installs the pinned set (ASSIGNMENT_ENV=current: constraints-current.txt); GRADING_SEED:
+## the seed that, with a fresh nonce per grading, draws the inputs the judge calls the students' functions on.
 ASSIGNMENT_ENV ?= pinned
 GRADING_SEED   ?= 0
 assignments: setup
 	$(BIN)/python -m kdwide_book.assignments build --out _build/assignments --environment $(ASSIGNMENT_ENV) --seed $(GRADING_SEED)
 
-## make grade SUBMISSIONS=DIR: grades DIR/<student>/<student notebook>.ipynb with the autograders (fresh kernel, seeded,
-## GRADE_TIMEOUT seconds per notebook) into DIR/grades.csv and DIR/<student>/feedback.md
+## make grade SUBMISSIONS=DIR: grades DIR/<student>/<student notebook>.ipynb with the judge (a process of its own per
+## notebook, fresh kernel, GRADE_TIMEOUT seconds per notebook) into DIR/grades.csv and DIR/<student>/feedback.md
 GRADE_TIMEOUT ?= 900
 grade: setup
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR (DIR/<student>/<notebook>.ipynb)"; exit 2; }
 	test -f _build/assignments/course.json || $(MAKE) assignments
 	$(BIN)/python -m kdwide_book.assignments grade "$(SUBMISSIONS)" --assignments _build/assignments --timeout $(GRADE_TIMEOUT)
 
-## make assignments-check: every chapter's assignment graded: instructor version full marks, student version 0 (~5 min)
+## make assignments-check: every chapter's assignment graded: the instructor's version and an alternative correct
+## solution full marks; the untouched student version and two attackers 0
 assignments-check: setup
-	KDWIDE_GRADE_ALL=1 $(BIN)/python -m pytest tests/test_assignments.py -k every_chapter -p no:cacheprovider -v
+	KDWIDE_GRADE_ALL=1 $(BIN)/python -m pytest tests/test_assignments.py -k every_chapter -p no:cacheprovider -v --timeout=3600
 
 clean:
 	rm -rf _build

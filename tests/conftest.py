@@ -11,6 +11,8 @@ import pytest
 FILE_MARKERS = {
     "test_browser.py": ("browser",),
     "test_assignments.py": ("grading", "kernel"),
+    "test_grading_redteam.py": ("grading", "kernel"),
+    "test_pdf.py": ("browser",),
 }
 """File name → markers of every test in it (a module-level ``pytestmark`` in those files would do the same)."""
 

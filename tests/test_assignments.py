@@ -1,28 +1,29 @@
-"""Course assignments (kdwide_book.assignments, on otter-grader): questions, student versions, grading, student book.
+"""Course assignments (kdwide_book.assignments, on otter-grader): questions, student versions, the judge's zip,
+every chapter graded, the student book.
 
-The grading tests build chapter 1's assignment (the fastest chapter: ~12 s per graded notebook) and grade a small
-class with ``grade_class``, the code ``make grade`` runs: the instructor's version (full marks), the untouched
-student version (0, feedback naming what is missing), a tampered copy of it (every check cell rewritten to
-``assert True``, tags removed: the same 0), a submission that hard-codes the printed answers (fails every hidden test)
-and an alternative correct solution (full marks). ``make assignments-check`` grades every chapter
-(``KDWIDE_GRADE_ALL=1``): instructor versions full marks, untouched student versions 0.
+Grading itself is tested in tests/test_grading_judge.py (the judge's parts) and tests/test_grading_redteam.py (a
+class of attackers and honest students on chapter 1's Exercises). ``make assignments-check`` (``KDWIDE_GRADE_ALL=1``)
+grades every chapter: the instructor's version and an alternative correct solution full marks, the untouched student
+version 0, and two attackers 0 (objects that pass for numbers, delegation to kdwide, shadowed names, pass messages,
+huge outputs; patched modules, forged files, a daemon, the kernel ended).
 """
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
+from grading_support import ALTERNATIVE, CHAPTER_1, ROOT, append_cells, read, replace_answer, submission
 from kdwide_book.assignments import (
     cell_roles,
     html_text,
@@ -33,16 +34,11 @@ from kdwide_book.assignments import (
 )
 from kdwide_book.book import chapter_notebooks
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.grading
 CHAPTERS = chapter_notebooks(ROOT)
-CHAPTER_1 = ROOT / "book" / "01_effective_logit.ipynb"
 HAS_OTTER = importlib.util.find_spec("otter") is not None
 needs_otter = pytest.mark.skipif(not HAS_OTTER, reason="otter-grader is not installed here (the course extra of the "
                                  "pinned environment, make setup; the current environment leaves it out)")
-
-
-def read(path: Path) -> nbformat.NotebookNode:
-    return nbformat.read(path, as_version=4)
 
 
 def solution_lines(notebook: nbformat.NotebookNode) -> list[str]:
@@ -91,7 +87,7 @@ def test_master_and_student_book_drop_written_solutions_and_ungraded_solution_co
         new_markdown_cell("```{exercise}\n:label: e\nDo it.\n```\n\n:::{solution-start} e\n:class: dropdown\n:::\nSecret text"),
         new_code_cell("ungraded_answer = 42"),
         new_markdown_cell("More secret\n\n:::{solution-end}\n:::\n\nVisible epilogue"),
-        new_raw_cell("# BEGIN QUESTION\nname: q1\npoints: [1, 2]"),
+        new_raw_cell("# BEGIN QUESTION\nname: q1\npoints: [1, 2]\njudge: {answer: f, writes: [kdwide.metrics.transfer_risk]}"),
         new_raw_cell("# BEGIN SOLUTION"),
         new_code_cell("def f(x):\n    # BEGIN SOLUTION\n    return 2 * x\n    # END SOLUTION"),
         new_raw_cell("# END SOLUTION"),
@@ -104,6 +100,7 @@ def test_master_and_student_book_drop_written_solutions_and_ungraded_solution_co
     (question,) = questions(notebook)
     assert (question.name, question.points, question.public_tests, question.hidden_tests) == ("q1", 3.0, 1, 1)
     assert question.hidden == [False, True]
+    assert (question.answer, question.writes, question.split_points()) == ("f", ["kdwide.metrics.transfer_risk"], (1.0, 2.0))
     master = master_notebook(notebook, {"name": "fixture"})
     text = "\n".join(c.source for c in master.cells)
     assert master.cells[0].source.startswith("# ASSIGNMENT CONFIG\nname: fixture")
@@ -144,52 +141,6 @@ def test_there_are_at_least_twelve_graded_questions() -> None:
 
 
 # --------------------------------------------------------------------------------------- otter: build and grade
-def submission(source: Path, folder: Path, edit=None) -> None:
-    notebook = read(source)
-    if edit is not None:
-        edit(notebook)
-    folder.mkdir(parents=True, exist_ok=True)
-    nbformat.write(notebook, folder / source.name)
-
-
-def replace_answer(notebook: nbformat.NotebookNode, name: str, code: str) -> None:
-    """Replace the body of the answer cell that defines ``name`` (student version) with ``code``."""
-    (cell,) = [c for c in notebook.cells if c.cell_type == "code" and f"def {name}(" in c.source]
-    stub = re.compile(rf"def {name}\(.*?\n    \.\.\.\n", flags=re.DOTALL)
-    assert stub.search(cell.source), cell.source
-    cell.source = stub.sub(lambda _: code.strip() + "\n", cell.source)
-
-
-def tamper(notebook: nbformat.NotebookNode) -> None:
-    """Every check cell becomes ``assert True``; every cell's tags and otter metadata go. (The notebook's own otter
-    metadata, which names the assignment, stays: without it otter refuses the submission, see below.)"""
-    for cell in notebook.cells:
-        if cell.cell_type == "code" and "grader.check" in cell.source:
-            cell.source = "assert True"
-        cell.metadata.pop("tags", None)
-        cell.metadata.pop("otter", None)
-
-
-HARD_CODED = {  # the printed answers, typed in; functions that return them
-    "effective_logit_root": "def effective_logit_root(z_t, y_g, *, rho, temperature):\n    return -0.09489291536840946",
-    "flip_soft_ratio": "def flip_soft_ratio(z_t, *, temperature):\n    return 0.5249",
-}
-ALTERNATIVE = {  # correct, but not the instructor's way: bisection by hand, and brentq on kdwide's effective logit
-    "effective_logit_root": '''def effective_logit_root(z_t, y_g, *, rho, temperature):
-    from math import exp
-
-    sigmoid = lambda u: 1 / (1 + exp(-u)) if u >= 0 else exp(u) / (1 + exp(u))
-    slope = lambda z: rho / temperature * (sigmoid(z / temperature) - sigmoid(z_t / temperature)) + (1 - rho) * (sigmoid(z) - y_g)
-    low, high = -60.0, 60.0
-    for _ in range(200):
-        middle = (low + high) / 2
-        low, high = (middle, high) if slope(middle) < 0 else (low, middle)
-    return (low + high) / 2''',
-    "flip_soft_ratio": '''def flip_soft_ratio(z_t, *, temperature):
-    return brentq(lambda r: float(effective_logit(z_t, 0, rho=r, temperature=temperature)), 1e-9, 1.0, xtol=1e-14)''',
-}
-
-
 @pytest.fixture(scope="module")
 def chapter_1_assignment(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not HAS_OTTER:
@@ -204,6 +155,7 @@ def chapter_1_assignment(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @needs_otter
 def test_build_writes_student_notebooks_autograders_and_a_guide(chapter_1_assignment: Path) -> None:
+    import json
     import zipfile
 
     out = chapter_1_assignment
@@ -217,57 +169,18 @@ def test_build_writes_student_notebooks_autograders_and_a_guide(chapter_1_assign
     with zipfile.ZipFile(out / "autograder" / "01_effective_logit-autograder.zip") as archive:
         names = set(archive.namelist())
         assert {"tests/ch1_root.py", "tests/ch1_flip.py", "otter_config.json", "environment.yml", "setup.sh",
-                "files/constraints.txt"} <= names
-        assert "default_rng(101)" in archive.read("tests/ch1_root.py").decode(), "the autograder lacks the hidden test"
+                "files/constraints.txt", "run_autograder", "run_otter.py", "judge.json"} <= names
         environment = archive.read("environment.yml").decode()
         assert "otter-grader[grading]==7.0.0" in environment and "-c /autograder/source/files/constraints.txt" in environment
-        assert '"seed_variable": "seed"' in archive.read("otter_config.json").decode()
-    assert "make grade SUBMISSIONS=" in (out / "README.md").read_text()
-
-
-@needs_otter
-def test_grading_a_class(chapter_1_assignment: Path, tmp_path: Path) -> None:
-    from kdwide_book.assignments import grade_class
-
-    student_version = chapter_1_assignment / "student" / CHAPTER_1.name
-    classroom = tmp_path / "class"
-    submission(chapter_1_assignment / "instructor" / CHAPTER_1.name, classroom / "instructor")
-    submission(student_version, classroom / "untouched")
-    submission(student_version, classroom / "tampered", tamper)
-    hard = {name: code for name, code in HARD_CODED.items()}
-    submission(student_version, classroom / "hardcoded", lambda nb: [replace_answer(nb, n, c) for n, c in hard.items()])
-    submission(student_version, classroom / "hardcoded_tampered",
-               lambda nb: ([replace_answer(nb, n, c) for n, c in hard.items()], tamper(nb)))
-    submission(student_version, classroom / "alternative",
-               lambda nb: [replace_answer(nb, n, c) for n, c in ALTERNATIVE.items()])
-    submission(chapter_1_assignment / "instructor" / CHAPTER_1.name, classroom / "unnamed",
-               lambda nb: nb.metadata.pop("otter"))
-    (classroom / "absent").mkdir()
-    grade_class(classroom, chapter_1_assignment, timeout=300)
-
-    with open(classroom / "grades.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["student", "chapter", "question", "points", "max_points"]
-    scores: dict[str, float] = {}
-    for row in rows:
-        scores[row["student"]] = scores.get(row["student"], 0.0) + float(row["points"])
-        assert row["chapter"] == "01_effective_logit" and float(row["max_points"]) == 3.0
-    assert len(rows) == 8 * 2, "one row per student and question"
-    assert scores["instructor"] == 6.0 and scores["alternative"] == 6.0, scores
-    assert scores["untouched"] == 0.0 and scores["tampered"] == 0.0 and scores["absent"] == 0.0, scores
-    assert scores["unnamed"] == 0.0, "otter grades only notebooks of this assignment (metadata otter.assignment_name)"
-    assert scores["hardcoded_tampered"] == scores["hardcoded"] <= 2.0, scores  # at most the public tests' points
-
-    feedback = {p.name: (p / "feedback.md").read_text() for p in classroom.iterdir() if p.is_dir()}
-    assert "01_effective_logit: 0 / 6 points" in feedback["untouched"]
-    for question in ("ch1_root", "ch1_flip"):
-        assert f"### {question}: 0 / 3" in feedback["untouched"]
-    assert feedback["untouched"].count("not answered: the answer cell is unchanged") == 2
-    assert "test 2 (hidden): failed" in feedback["untouched"] and "check_rng" not in feedback["untouched"]
-    assert feedback["hardcoded"].count("test 2 (hidden): failed") == 2, feedback["hardcoded"]
-    assert "missing: no 01_effective_logit.ipynb" in feedback["absent"]
-    assert "Received submission for assignment 'None'" in feedback["unnamed"]
-    assert feedback["instructor"].count("all tests passed") == 2
+        assert "kdwide_book.judge" in archive.read("run_otter.py").decode(), "Gradescope must run the judge, not otter"
+        judge_config = json.loads(archive.read("judge.json"))
+    course = json.loads((out / "course.json").read_text())
+    assert judge_config["chapter"] == {"name": "01_effective_logit", **course["chapters"]["01_effective_logit"]}
+    (root, flip) = judge_config["chapter"]["questions"]
+    assert root["answer"] == "effective_logit_root" and "kdwide.effective_logit.effective_logit" in root["writes"]
+    assert (root["public_points"], root["hidden_points"]) == (1.0, 2.0) and flip["answer"] == "flip_soft_ratio"
+    guide = (out / "README.md").read_text()
+    assert "make grade SUBMISSIONS=" in guide and "honour code" in guide and "Not guaranteed" in guide
 
 
 @needs_otter
@@ -280,32 +193,147 @@ def test_grade_class_refuses_bad_input(chapter_1_assignment: Path, tmp_path: Pat
     with pytest.raises(ValueError, match="chapters"):
         grade_class(tmp_path, chapter_1_assignment, chapters=["07_unknown"])
     with pytest.raises(ValueError, match="timeout"):
-        grade_submission(CHAPTER_1, chapter_1_assignment / "autograder" / "01_effective_logit-autograder.zip", timeout=0)
+        grade_class(tmp_path, chapter_1_assignment, timeout=-1)
+    with pytest.raises(ValueError, match="timeout"):
+        grade_submission(CHAPTER_1, {"name": "01_effective_logit", "questions": []}, timeout=0)
 
 
-@needs_otter
-def test_a_notebook_over_the_time_limit_gets_no_points(chapter_1_assignment: Path, tmp_path: Path) -> None:
-    from kdwide_book.assignments import grade_class
+def test_a_question_without_judge_settings_is_refused() -> None:
+    for config, message in [("", "needs exactly one of"), ("judge: {answer: f, variables: [x]}", "needs exactly one of"),
+                            ("judge: {answer: f, writes: [numpy.sum]}", "must list kdwide functions")]:
+        notebook = new_notebook(cells=[new_raw_cell(f"# BEGIN QUESTION\nname: q\n{config}"),
+                                       new_raw_cell("# END QUESTION")])
+        with pytest.raises(ValueError, match=message):
+            questions(notebook)
 
-    submission(chapter_1_assignment / "instructor" / CHAPTER_1.name, tmp_path / "slow",
-               lambda nb: nb.cells.insert(2, new_code_cell("import time\ntime.sleep(600)")))
-    (result, *_) = grade_class(tmp_path, chapter_1_assignment, timeout=20)
-    assert result.points == 0.0
-    assert "time limit exceeded" in (tmp_path / "slow" / "feedback.md").read_text()
+
+ALTERNATIVES = {  # correct answers written another way than the instructor's, one per graded question
+    "ch1_root": ALTERNATIVE["effective_logit_root"],
+    "ch1_flip": ALTERNATIVE["flip_soft_ratio"],
+    "ch2_min_norm": '''def min_norm_weight_change(features, delta_z):
+    features = np.asarray(features, dtype=float)
+    return features @ np.linalg.solve(features.T @ features, np.asarray(delta_z, dtype=float))''',
+    "ch2_kernel_student": '''def kernel_student(kernel_train, kernel_test_train, z_init_train, z_init_test, z_target):
+    from scipy.linalg import cho_factor, cho_solve
+    residual = np.asarray(z_target, dtype=float) - np.asarray(z_init_train, dtype=float)
+    weights = cho_solve(cho_factor(np.asarray(kernel_train, dtype=float)), residual)
+    return np.asarray(z_init_test, dtype=float) + np.asarray(kernel_test_train, dtype=float) @ weights''',
+    "ch3_bound": '''def margin_bound(teacher_logits, kernel_diagonal, *, alpha, oracle_norm):
+    cosines = np.abs(np.asarray(teacher_logits)) / (oracle_norm * np.sqrt(np.asarray(kernel_diagonal)))
+    return np.count_nonzero(cosines < np.sin(alpha)) / cosines.size''',
+    "ch3_risk": '''def student_transfer_risk(kernel_train, kernel_test_train, z_teacher_train, y_train, z_teacher_test, *, rho, temperature):
+    from scipy.linalg import cho_factor, cho_solve
+    targets = np.asarray(effective_logit(np.asarray(z_teacher_train), np.asarray(y_train), rho=rho, temperature=temperature))
+    student = np.asarray(kernel_test_train) @ cho_solve(cho_factor(np.asarray(kernel_train)), targets)
+    return float(np.mean(student * np.asarray(z_teacher_test) < 0))''',
+    "ch4_increment": '''def weight_change_increment(kernel, delta):
+    kernel, delta = np.asarray(kernel, dtype=float), np.asarray(delta, dtype=float)
+    after = delta @ np.linalg.solve(kernel, delta)
+    before = delta[:-1] @ np.linalg.solve(kernel[:-1, :-1], delta[:-1])
+    return after - before''',
+    "ch5_hard_label_change": '''def hard_label_change(z_t, y_g, *, temperature):
+    z_t, y_g = np.asarray(z_t, dtype=float), np.asarray(y_g)
+    miss = np.where(y_g == 1, expit(-z_t), -expit(z_t))
+    return temperature**2 * miss * (2 + 2 * np.cosh(z_t / temperature))  # 1 / (sigma(u) sigma(-u)) = 2 + 2 cosh(u)''',
+    "ch5_cosine": '''def weight_change_cosine(kernel, delta_a, delta_b):
+    from scipy.linalg import cholesky, solve_triangular
+    lower = cholesky(np.asarray(kernel, dtype=float), lower=True)
+    a = solve_triangular(lower, np.asarray(delta_a, dtype=float), lower=True)
+    b = solve_triangular(lower, np.asarray(delta_b, dtype=float), lower=True)
+    return a @ b / (np.linalg.norm(a) * np.linalg.norm(b))''',
+    "ch6_best_rho": '''def best_soft_ratio(rho_values, errors):
+    rho_values, errors = np.asarray(rho_values, dtype=float), np.asarray(errors, dtype=float)
+    columns = errors.reshape(len(rho_values), -1).T
+    best = [max(r for r, e in zip(rho_values, column) if e == column.min()) for column in columns]
+    return np.asarray(best).reshape(errors.shape[1:])''',
+    "ch6_targets": '''def landscape_targets(z_t, y_g, *, rho_values, temperature_values):
+    z_t, y_g = np.asarray(z_t, dtype=float), np.asarray(y_g)
+    out = np.empty((len(z_t), len(rho_values), len(temperature_values)))
+    for i, r in enumerate(rho_values):
+        for j, t in enumerate(temperature_values):
+            out[:, i, j] = 2.0 * y_g - 1.0 if r == 0 else np.asarray(kdwide.effective_logit(z_t, y_g, rho=r, temperature=t))
+    return out''',
+}
+ALTERNATIVE_VARIABLES = {  # a variables question: the lines that replace the student version's `...`
+    "ch4_hard_limit": '''limit_targets = np.stack([2.0 * limit_labels - 1.0 if r == 0 else np.asarray(kdwide.effective_logit(
+    limit_teacher, limit_labels, rho=r, temperature=temperature)) for r in limit_rho_values], axis=1)
+limit_kernel = np.asarray(analytic_ntk(difficulty.circle_inputs(limit_angles), depth=depth, activation=activation,
+                                      w_std=w_std, b_std=b_std))
+inefficiency_by_rho = np.concatenate([di.data_inefficiency_from_kernel(limit_kernel, limit_targets[:, [k]],
+    n_train=max(n_values), n_values=n_values) for k in range(len(limit_rho_values))], axis=1)''',
+}
+
+
+def alternative_solution(info: dict) -> Callable[[nbformat.NotebookNode], None]:
+    """The student version with every answer written the alternative way."""
+    def edit(notebook: nbformat.NotebookNode) -> None:
+        for question in info["questions"]:
+            if question["answer"]:
+                replace_answer(notebook, question["answer"], ALTERNATIVES[question["name"]])
+            else:
+                (cell,) = [c for c in notebook.cells if c.cell_type == "code" and question["variables"][0] in c.source
+                           and "otter_answer_cell" in c.metadata.get("tags", [])]
+                assert "\n...\n" in cell.source, cell.source
+                cell.source = cell.source.replace("\n...\n", "\n" + ALTERNATIVE_VARIABLES[question["name"]] + "\n", 1)
+    return edit
+
+
+def attacker(info: dict, *, patching: bool, heartbeat: Path, classroom: Path) -> Callable[[nbformat.NotebookNode], None]:
+    """A cheap attacker for any chapter: only the notebook's setup cells run, then cells that define every answer as
+    an object that passes for a number or as a call of the kdwide function the question asks for (``patching``:
+    patched modules, forged files, a daemon left behind, the kernel ended; else: shadowed names, pass messages, huge
+    output)."""
+    import test_grading_redteam as red
+
+    cells = []
+    for index, question in enumerate(info["questions"]):
+        if question["variables"]:
+            cells.append("\n".join(f"{name} = Anything(0.0)" for name in question["variables"]))
+        elif question["writes"] and index % 2 == 0:
+            module, _, attribute = question["writes"][0].rpartition(".")
+            cells.append(f"def {question['answer']}(*args, **kwargs):\n    import importlib\n"
+                         f"    return getattr(importlib.import_module({module!r}), {attribute!r})(*args, **kwargs)")
+        else:
+            cells.append(f"def {question['answer']}(*args, **kwargs):\n    return Anything(0.0)")
+    anything = "class Anything(float):\n    __eq__ = lambda self, other: True\n    __hash__ = float.__hash__"
+    if patching:
+        extra = [red.PATCH, red.WRITE_FILES.split("def effective_logit_root")[0].replace("CLASSROOM", repr(str(classroom))),
+                 *[c.replace("HEARTBEAT", repr(str(heartbeat))) for c in red.FAKE_EXIT]]
+    else:
+        extra = [red.SHADOW, red.PRINT_PASS, red.HUGE.replace("range(30)", "range(5)")]
+
+    def edit(notebook: nbformat.NotebookNode) -> None:
+        setup = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"][:3]  # otter, parameters, imports
+        notebook.cells = [c for i, c in enumerate(notebook.cells) if i in setup or c.cell_type != "code"]
+        append_cells(anything, *cells, *extra)(notebook)
+    return edit
 
 
 @pytest.mark.skipif(os.environ.get("KDWIDE_GRADE_ALL") != "1",
-                    reason="grades every chapter (~5 min on 2 cores): make assignments-check sets KDWIDE_GRADE_ALL=1")
-def test_every_chapter_grades_full_marks_for_the_instructor_and_zero_untouched(tmp_path: Path) -> None:
+                    reason="grades every chapter (~20 min on 2 cores): make assignments-check sets KDWIDE_GRADE_ALL=1")
+def test_every_chapter_judges_honest_and_cheating_submissions(tmp_path: Path) -> None:
+    import json
+
     from kdwide_book.assignments import build_assignments, grade_class
 
     build_assignments(tmp_path / "assignments", CHAPTERS)
+    course = json.loads((tmp_path / "assignments" / "course.json").read_text())
+    classroom = tmp_path / "class"
     for path in CHAPTERS:
-        submission(tmp_path / "assignments" / "instructor" / path.name, tmp_path / "class" / "instructor")
-        submission(tmp_path / "assignments" / "student" / path.name, tmp_path / "class" / "untouched")
-    results = grade_class(tmp_path / "class", tmp_path / "assignments", timeout=900)
-    wrong = [r for r in results if (r.points != r.max_points if r.student == "instructor" else r.points != 0)]
+        info = course["chapters"][path.stem]
+        student = tmp_path / "assignments" / "student" / path.name
+        for patching in (False, True):
+            submission(student, classroom / f"attack_{'patching' if patching else 'objects'}",
+                       attacker(info, patching=patching, heartbeat=tmp_path / f"beat_{path.stem}", classroom=classroom))
+        submission(tmp_path / "assignments" / "instructor" / path.name, classroom / "honest_instructor")
+        submission(student, classroom / "honest_alternative", alternative_solution(info))
+        submission(student, classroom / "honest_untouched")
+    results = grade_class(classroom, tmp_path / "assignments", timeout=300)
+    full = ("honest_instructor", "honest_alternative")
+    wrong = [r for r in results if (r.points != r.max_points if r.student in full else r.points != 0)]
     assert not wrong, "\n".join(f"{r.student} {r.question}: {r.points}/{r.max_points}\n{r.feedback}" for r in wrong)
+    objects = [r for r in results if r.student == "attack_objects"]
+    assert all("failed: type: " in r.feedback or "failed: delegation: " in r.feedback for r in objects), objects
 
 
 # ------------------------------------------------------------------------------------------------ student book

@@ -14,7 +14,8 @@ MODULES = ["kdwide.effective_logit", "kdwide.losses", "kdwide.kernels", "kdwide.
            "kdwide.reference", "kdwide.seeds", "kdwide.architecture", "kdwide.experiments.linearization",
            "kdwide.experiments.task_difficulty", "kdwide.experiments.landscape", "kdwide_book.tables", "kdwide_book.plots",
            "kdwide_book.robustness", "kdwide_book.paper_scale", "kdwide_book.sphinx_extension", "kdwide_book.explorers",
-           "kdwide_book.runner", "kdwide_book.paper", "kdwide_book.results"]
+           "kdwide_book.runner", "kdwide_book.paper", "kdwide_book.results", "kdwide_book.judge",
+           "kdwide_book.graded_questions"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -90,9 +90,7 @@ WRITERS = {("kdwide_book/results.py", "atomic_write"), ("kdwide_book/results.py"
 """The only places in src/ that write files: whole files atomically, and the append-only log (the sweep's status
 log: rewriting a growing file for every line would cost its whole size each time)."""
 
-PENDING_NON_ATOMIC_WRITERS = {
-    "kdwide_book/assignments.py": "issue 20: its owner makes its writes atomic; remove this entry when merged",
-}
+PENDING_NON_ATOMIC_WRITERS: dict[str, str] = {}
 """Files whose writes are still being made atomic on other branches (the scan skips them; empty this at merge)."""
 
 _OPENERS = {"open", "fdopen", "ZipFile", "TarFile"}

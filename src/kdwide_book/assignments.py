@@ -14,9 +14,14 @@ What otter does not know, done here:
   chapter (:func:`master_notebook`);
 - the assignment configuration (the same for every chapter: seed, environment, kdwide as a wheel) is written at build
   time, not stored six times in the chapters;
-- ``make grade`` runs ``otter run`` once per student and notebook in a subprocess of its own with a time limit
-  (``otter run`` has none; Gradescope's is set in its assignment settings), and gathers a class's results into
-  ``grades.csv`` and one feedback file per student (:func:`grade_class`);
+- points: otter grades in the student's kernel, against the student's globals, which one line of the notebook can
+  switch off (otter-grader issue 490). Points come from :mod:`kdwide_book.judge` instead: the notebook only produces
+  answers (its functions called on inputs drawn at grading time), judged in a process that never runs student code.
+  Each question's ``# BEGIN QUESTION`` cell says what the judge asks (``judge:``: the ``answer`` function or the
+  ``variables``, and the kdwide functions the question ``writes``); :mod:`kdwide_book.graded_questions` holds the
+  inputs and the reference answers. The Gradescope zip is otter's, with its ``run_otter.py`` running the judge;
+- ``make grade`` runs the judge once per student and notebook, in a process of its own with a time limit, and
+  gathers a class's results into ``grades.csv`` and one feedback file per student (:func:`grade_class`);
 - ``make book AUDIENCE=student`` renders the book from a copy of its sources without solutions
   (:func:`student_book_sources`).
 
@@ -33,6 +38,7 @@ import argparse
 import copy
 import csv
 import html
+import io
 import json
 import os
 import re
@@ -49,6 +55,8 @@ from typing import Any
 
 import nbformat
 import yaml
+
+from kdwide_book.results import atomic_write
 
 __all__ = [
     "ENVIRONMENTS",
@@ -93,7 +101,9 @@ def _is_hidden_test(source: str) -> bool:
 
 @dataclass
 class Question:
-    """One graded question of a chapter, as otter reads it."""
+    """One graded question of a chapter, as otter reads it, and what the judge asks of it (``judge:`` in its
+    ``# BEGIN QUESTION`` cell: ``answer`` (the function the student writes) or ``variables`` (the names the student
+    computes), and ``writes``, the kdwide functions the question asks the student to write)."""
 
     name: str
     points: float
@@ -101,6 +111,38 @@ class Question:
     hidden_tests: int
     solution_cells: list[str] = field(default_factory=list)  # the instructor's code of its answer cells
     hidden: list[bool] = field(default_factory=list)  # per test case, in otter's order: hidden or not
+    test_points: list[float] | float = 1.0  # otter's ``points``: one number per test case, or one for the question
+    answer: str | None = None
+    variables: list[str] = field(default_factory=list)
+    writes: list[str] = field(default_factory=list)
+
+    def split_points(self) -> tuple[float, float]:
+        """``(public, hidden)``: the points of the public test cases and of the hidden ones (the judge's two parts)."""
+        count = len(self.hidden)
+        per_test = (list(self.test_points) if isinstance(self.test_points, list)
+                    else [float(self.test_points) / max(count, 1)] * count)
+        if len(per_test) != count:
+            raise ValueError(f"question {self.name}: points {self.test_points} for {count} test cases")
+        return (float(sum(p for p, h in zip(per_test, self.hidden) if not h)),
+                float(sum(p for p, h in zip(per_test, self.hidden) if h)))
+
+    def judge_entry(self) -> dict[str, Any]:
+        """The question as ``course.json`` and the judge read it."""
+        public, hidden = self.split_points()
+        return {"name": self.name, "points": self.points, "public_points": public, "hidden_points": hidden,
+                "public_tests": self.public_tests, "hidden_tests": self.hidden_tests, "hidden": self.hidden,
+                "answer": self.answer, "variables": self.variables, "writes": self.writes}
+
+
+def _judge_config(name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """The ``judge:`` entry of a question's config, checked: exactly one of ``answer`` and ``variables``."""
+    judge = config.get("judge") or {}
+    if not isinstance(judge, dict) or bool(judge.get("answer")) == bool(judge.get("variables")):
+        raise ValueError(f"question {name}: 'judge:' needs exactly one of 'answer: FUNCTION' and 'variables: [NAME, ...]'")
+    writes = judge.get("writes") or []
+    if not (isinstance(writes, list) and all(isinstance(w, str) and w.startswith("kdwide.") for w in writes)):
+        raise ValueError(f"question {name}: 'writes' must list kdwide functions (kdwide.module.function), got {writes!r}")
+    return {"answer": judge.get("answer"), "variables": list(judge.get("variables") or []), "writes": writes}
 
 
 def cell_roles(notebook: nbformat.NotebookNode) -> list[dict[str, Any]]:
@@ -155,7 +197,8 @@ def questions(notebook: nbformat.NotebookNode) -> list[Question]:
             config = yaml.safe_load("\n".join(cell.source.splitlines()[1:]))
             points = config.get("points", 1)
             total = float(sum(points) if isinstance(points, list) else points)
-            found[config["name"]] = Question(str(config["name"]), total, 0, 0)
+            name = str(config["name"])
+            found[name] = Question(name, total, 0, 0, test_points=points, **_judge_config(name, config))
         elif role["block"] == "tests" and cell.cell_type == "code":
             question = found[role["question"]]
             question.hidden.append(role["hidden"])
@@ -266,93 +309,134 @@ def master_notebook(notebook: nbformat.NotebookNode, config: dict[str, Any]) -> 
     return master
 
 
+def _copy(source: Path, target: Path) -> None:
+    """Copy one file through the project's one writer (:func:`kdwide_book.results.atomic_write`)."""
+    atomic_write(target, Path(source).read_bytes(), fsync=False)
+
+
 def _build_wheel(out_dir: Path) -> Path:
     """A wheel of kdwide (and kdwide_book) from a copy of the sources, so that the working tree gets no build/."""
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("pyproject.toml", "README.md"):
             shutil.copy(ROOT / name, tmp)
         shutil.copytree(ROOT / "src", Path(tmp) / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out_dir), tmp],
-                       check=True)
-    (wheel,) = out_dir.glob("kdwide-*.whl")
-    return wheel
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(Path(tmp) / "dist"),
+                        tmp], check=True)
+        (wheel,) = (Path(tmp) / "dist").glob("kdwide-*.whl")
+        _copy(wheel, out_dir / wheel.name)
+    return out_dir / wheel.name
+
+
+RUN_JUDGE = '''"""Gradescope's entry point (replaces otter's run_otter.py): the kdwide judge grades the submission."""
+import sys
+
+from kdwide_book.judge import main
+
+sys.exit(main(["gradescope", "--autograder", "/autograder"]))
+'''
+
+
+def judged_autograder(otter_zip: bytes, judge_config: dict[str, Any]) -> bytes:
+    """otter's Gradescope zip with the judge in charge: ``run_otter.py`` runs :mod:`kdwide_book.judge` and
+    ``judge.json`` (chapter, questions, seed, time limit) joins the files; setup (the environment) is otter's."""
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(otter_zip)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            if item.filename not in ("run_otter.py", "judge.json"):
+                target.writestr(item, source.read(item.filename))
+        target.writestr("run_otter.py", RUN_JUDGE)
+        target.writestr("judge.json", json.dumps(judge_config, indent=1))
+    return out.getvalue()
+
+
+def _otter_assign(path: Path, chapter: nbformat.NotebookNode, wheel: Path, constraints: Path, seed: int,
+                  work: Path) -> Path:
+    """Run ``otter assign`` on one chapter in ``work``; returns otter's ``dist`` folder."""
+    from otter.assign import main as otter_assign
+
+    work.mkdir()
+    for file in (wheel, constraints):
+        _copy(file, work / file.name)
+    atomic_write(work / "requirements.txt",
+                 f"-c {AUTOGRADER_SOURCE}/{constraints.name}\n{OTTER_PIN}\n{AUTOGRADER_SOURCE}/{wheel.name}\n")
+    config = assignment_config(path.stem, wheel=wheel.name, constraints=constraints.name, seed=seed)
+    atomic_write(work / path.name, nbformat.writes(master_notebook(chapter, config)))
+    cwd = os.getcwd()
+    try:  # otter resolves the config's file names against the working directory
+        os.chdir(work)
+        otter_assign(path.name, "dist", no_pdfs=True, no_run_tests=True)
+    finally:
+        os.chdir(cwd)
+    return work / "dist"
+
+
+def _question_stubs(student: nbformat.NotebookNode) -> dict[str, list[str]]:
+    """The handout's answer cells of every question (what "not answered" looks for)."""
+    stubs: dict[str, list[str]] = {}
+    pending: list[str] = []
+    for cell in student.cells:  # answer cells, then the question's grader.check("NAME") cell
+        if "otter_answer_cell" in cell.metadata.get("tags", []):
+            pending.append(cell.source)
+        check = re.search(r'grader\.check\("([^"]+)"\)', cell.source) if cell.cell_type == "code" else None
+        if check:
+            stubs[check[1]], pending = pending, []
+    return stubs
 
 
 def build_assignments(
-    out_dir: str | Path, notebooks: Sequence[str | Path], *, environment: str = "pinned", seed: int = 0
+    out_dir: str | Path, notebooks: Sequence[str | Path], *, environment: str = "pinned", seed: int = 0,
+    timeout: float = 900.0,
 ) -> list[dict[str, Any]]:
     """Run ``otter assign`` on every chapter and lay out ``out_dir`` for an instructor.
 
-    Writes ``student/NAME.ipynb`` (hand these out), ``autograder/NAME-autograder.zip`` (upload to Gradescope, or
-    grade locally with ``make grade``), ``instructor/NAME.ipynb`` (with solutions and every test), ``files/`` (the
+    Writes ``student/NAME.ipynb`` (hand these out), ``autograder/NAME-autograder.zip`` (upload to Gradescope: otter's
+    zip, graded by :mod:`kdwide_book.judge`), ``instructor/NAME.ipynb`` (with solutions and every test), ``files/`` (the
     kdwide wheel and constraints students install), ``course.json`` (what ``make grade`` reads) and ``README.md``.
 
     Args:
       out_dir: output folder (emptied first).
       notebooks: chapter notebooks.
       environment: "pinned" (constraints.txt) or "current" (constraints-current.txt) for the autograder.
-      seed: the grading seed (see :func:`assignment_config`).
+      seed: the grading seed (with a fresh nonce per grading, it draws the hidden inputs).
+      timeout: seconds the Gradescope autograder gives one notebook (``make grade`` takes its own).
 
     Returns:
-      one row per chapter: notebook, questions, points.
+      one row per chapter: notebook, questions, points, public and hidden tests.
     """
-    from otter.assign import main as otter_assign
-
     if environment not in ENVIRONMENTS:
         raise ValueError(f"environment must be one of {sorted(ENVIRONMENTS)}, got {environment!r}")
     out_dir = Path(out_dir)
     shutil.rmtree(out_dir, ignore_errors=True)
-    for sub in ("student", "autograder", "instructor", "files", ".otter"):
-        (out_dir / sub).mkdir(parents=True)
     wheel = _build_wheel(out_dir / "files")
     constraints = ROOT / ENVIRONMENTS[environment]
-    shutil.copy(constraints, out_dir / "files" / constraints.name)
+    _copy(constraints, out_dir / "files" / constraints.name)
     course: dict[str, Any] = {"environment": environment, "seed": seed, "chapters": {}}
     rows = []
-    for path in map(Path, notebooks):
-        chapter = nbformat.read(path, as_version=4)
-        found = questions(chapter)
-        if not found:
-            raise ValueError(f"{path}: no graded question (otter '# BEGIN QUESTION' cell)")
-        work = out_dir / ".otter" / path.stem
-        work.mkdir()
-        shutil.copy(wheel, work)
-        shutil.copy(constraints, work / constraints.name)
-        (work / "requirements.txt").write_text(
-            f"-c {AUTOGRADER_SOURCE}/{constraints.name}\n{OTTER_PIN}\n{AUTOGRADER_SOURCE}/{wheel.name}\n")
-        config = assignment_config(path.stem, wheel=wheel.name, constraints=constraints.name, seed=seed)
-        nbformat.write(master_notebook(chapter, config), work / path.name)
-        cwd = os.getcwd()
-        try:  # otter resolves the config's file names against the working directory
-            os.chdir(work)
-            otter_assign(path.name, "dist", no_pdfs=True, no_run_tests=True)
-        finally:
-            os.chdir(cwd)
-        (zip_path,) = (work / "dist" / "autograder").glob(f"{path.stem}-autograder_*.zip")
-        shutil.copy(zip_path, out_dir / "autograder" / f"{path.stem}-autograder.zip")
-        shutil.copy(work / "dist" / "student" / path.name, out_dir / "student" / path.name)
-        shutil.copy(work / "dist" / "autograder" / path.name, out_dir / "instructor" / path.name)
-        student = nbformat.read(out_dir / "student" / path.name, as_version=4)
-        question_stubs: dict[str, list[str]] = {}
-        pending: list[str] = []
-        for cell in student.cells:  # answer cells, then the question's grader.check("NAME") cell
-            if "otter_answer_cell" in cell.metadata.get("tags", []):
-                pending.append(cell.source)
-            check = re.search(r'grader\.check\("([^"]+)"\)', cell.source) if cell.cell_type == "code" else None
-            if check:
-                question_stubs[check[1]], pending = pending, []
-        course["chapters"][path.stem] = {
-            "notebook": path.name, "autograder": f"autograder/{path.stem}-autograder.zip",
-            "questions": [{"name": q.name, "points": q.points, "public_tests": q.public_tests,
-                           "hidden_tests": q.hidden_tests, "hidden": q.hidden} for q in found],
-            "question_stubs": question_stubs}
-        rows.append({"notebook": path.name, "questions": len(found), "points": sum(q.points for q in found),
-                     "public_tests": sum(q.public_tests for q in found),
-                     "hidden_tests": sum(q.hidden_tests for q in found)})
-    shutil.rmtree(out_dir / ".otter")
-    (out_dir / "course.json").write_text(json.dumps(course, indent=2) + "\n")
-    (out_dir / "README.md").write_text(_instructor_guide(rows, environment=environment, seed=seed, wheel=wheel.name,
-                                                         constraints=constraints.name))
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in map(Path, notebooks):
+            chapter = nbformat.read(path, as_version=4)
+            found = questions(chapter)
+            if not found:
+                raise ValueError(f"{path}: no graded question (otter '# BEGIN QUESTION' cell)")
+            dist = _otter_assign(path, chapter, wheel, constraints, seed, Path(tmp) / path.stem)
+            student = nbformat.read(dist / "student" / path.name, as_version=4)
+            info = {"name": path.stem, "notebook": path.name, "autograder": f"autograder/{path.stem}-autograder.zip",
+                    "questions": [q.judge_entry() for q in found], "question_stubs": _question_stubs(student)}
+            (otter_zip,) = (dist / "autograder").glob(f"{path.stem}-autograder_*.zip")
+            atomic_write(out_dir / info["autograder"],
+                         judged_autograder(otter_zip.read_bytes(), {"chapter": info, "seed": seed, "timeout": timeout}))
+            _copy(dist / "student" / path.name, out_dir / "student" / path.name)
+            _copy(dist / "autograder" / path.name, out_dir / "instructor" / path.name)
+            course["chapters"][path.stem] = info
+            rows.append({"notebook": path.name, "questions": len(found), "points": sum(q.points for q in found),
+                         "public_tests": sum(q.public_tests for q in found),
+                         "hidden_tests": sum(q.hidden_tests for q in found)})
+    atomic_write(out_dir / "course.json", json.dumps(course, indent=2) + "\n")
+    atomic_write(out_dir / "README.md", _instructor_guide(rows, environment=environment, seed=seed, wheel=wheel.name,
+                                                          constraints=constraints.name))
     return rows
 
 
@@ -361,25 +445,62 @@ def _instructor_guide(rows: list[dict[str, Any]], *, environment: str, seed: int
                       f"{r['hidden_tests']} |" for r in rows)
     return f"""# Assignments: instructor guide
 
-Generated by `make assignments` (otter-grader 7.0.0) from the chapters of the book. Do not edit: re-generate.
+Generated by `make assignments` (otter-grader 7.0.0 for the notebooks, the kdwide judge for the points) from the
+chapters of the book. Do not edit: re-generate.
 
 | notebook | graded questions | points | public tests | hidden tests |
 |---|---|---|---|---|
 {table}
 
 - `student/`: hand these out. Answer cells show `...` where students write code; each question ends with a
-  `grader.check("NAME")` cell that runs its public tests. Students install the course environment with
+  `grader.check("NAME")` cell that runs its public tests (feedback for the student only: it awards no points).
+  Students install the course environment with
   `pip install -c files/{constraints} files/{wheel} otter-grader==7.0.0` (Python 3.11).
 - `autograder/NAME-autograder.zip`: one per chapter, ready to upload to a Gradescope programming assignment
-  (Python 3.11 image; set the assignment's time limit there, e.g. 15 minutes). It holds every test, public and
-  hidden, and grades a submitted notebook in a fresh kernel, with `seed = {seed}` set before every cell. Its setup
-  installs the {environment} set (`{constraints}`), kdwide from the wheel and otter-grader.
+  (Python 3.11 image; set the assignment's time limit there, e.g. 15 minutes). Its setup is otter's (it installs the
+  {environment} set, `{constraints}`, kdwide from the wheel and otter-grader); its `run_otter.py` runs the kdwide
+  judge, which writes Gradescope's `results.json`.
 - `instructor/`: the chapters as otter sees them, with solutions and every test.
 - Grade a class locally: put each student's notebooks (the `student/` file names) in `SUBMISSIONS/<student>/`, then
   `make grade SUBMISSIONS=SUBMISSIONS`: `SUBMISSIONS/grades.csv` (student, chapter, question, points, max_points)
   and `SUBMISSIONS/<student>/feedback.md`.
 
-Checks and points come from the autograder only: a submission's own check cells and tags are ignored.
+## How points are awarded (the judge)
+
+The student's notebook only *produces* answers. A fresh kernel runs it (time limit, outputs discarded); then the judge
+calls each question's function on inputs it draws at grading time (grading seed {seed} and a fresh random nonce per
+grading, so that no file, and not even the seed, tells them in advance) and reads back plain numbers only. Reference
+answers and every comparison are computed in the judge's own process, which never runs student code, with pristine
+kdwide and numpy. Each question has a public part (fixed inputs, the public test's where it calls the function) and a
+hidden part (the drawn inputs); each part's points are all or nothing. Feedback names the property that failed (not
+answered, shape, finiteness, value, type, error, delegation, time limit), never the hidden inputs or expected values.
+
+**Guaranteed** (each is a test in the repository's `tests/test_grading_redteam.py`, on chapter 1; its
+`make assignments-check` runs all but the replay and the endless cell on every chapter): the following score 0 on the questions they touch and leave other students' grades unchanged: names
+shadowed in the notebook (builtins, numpy, kdwide names, otter's test helpers); modules patched (builtins, numpy,
+kdwide, otter, json, pickle); objects that compare equal to anything or convert to any number (only plain ints,
+floats and numpy or JAX arrays of numbers are accepted); writing into the grader's tests, results or log files;
+printing the grader's pass messages; faking results and then ending the kernel (`os._exit`, `sys.exit`, `exit()`);
+cells that never end (the time limit); huge outputs; reading the hidden tests from disk and replaying their expected
+values. While an answer is produced, the kdwide functions the question asks the student to write (its `writes:`
+list) raise "not available in this question" wherever they are referenced (module attributes, names in the notebook,
+the function objects themselves), and the feedback says so (delegation).
+
+**Not guaranteed:** a student who copies kdwide's code (or reloads or re-executes kdwide's source to get an unblocked
+copy, or calls kdwide's private helpers: only the public functions a question names are blocked) has answered with
+someone else's work: that is a matter for the honour code, not for the grader. A notebook that kills its own judge
+gets 0, and `make grade` then kills the processes it left (each grading marks its processes' environment; a process
+that clears its environment escapes that sweep). The kernel
+runs as the user who runs `make grade`, with that user's access to files: the judge keeps nothing there that matters
+(everything it needs is imported and computed before student code runs, its memory is closed to other processes, its
+report is signed), and every process the notebook starts is killed before its answers are read; but a notebook can
+read or damage that user's files (the installed packages included, which later gradings would import). Grade
+untrusted submissions in a container or under an account of their own. On Gradescope the student's code runs as root
+inside the grading container, and root can undo any protection inside it: use Gradescope for low-stakes work, and
+`make grade` in a container for exams.
+
+The otter tests in the zip and in `instructor/` are kept for the students' `grader.check` and for reference; their
+hidden tests use fixed inputs, which is why the judge never uses them for points.
 """
 
 
@@ -403,73 +524,110 @@ def _kill_group(process: subprocess.Popen) -> None:
         pass
 
 
+GRADING_MARK = "KDWIDE_GRADING_MARK"
+"""Environment variable set, with a fresh value per grading, for the judge and so for every process it starts."""
+
+
+def _kill_marked(mark: str) -> int:
+    """SIGKILL every process whose environment carries ``GRADING_MARK=mark`` (what a notebook left running when its
+    judge did not live to kill it); returns how many."""
+    needle = f"{GRADING_MARK}={mark}".encode()
+    killed = 0
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            marked = needle in (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marked and int(entry.name) != os.getpid():
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+    return killed
+
+
 def grade_submission(
-    notebook: str | Path, autograder: str | Path, *, timeout: float = 900.0
+    notebook: str | Path, chapter: dict[str, Any], *, seed: int = 0, timeout: float = 900.0
 ) -> tuple[dict[str, Any] | None, str]:
-    """Grade one notebook with ``otter run`` (fresh kernel, the autograder's tests) within ``timeout`` seconds.
+    """Grade one notebook with the judge (:mod:`kdwide_book.judge`) in a process of its own, in a session of its own.
+
+    The job (notebook, chapter, seed, an HMAC key) goes on the judge's stdin; only a report signed with that key counts.
+
+    Args:
+      notebook: the submitted ``.ipynb``.
+      chapter: the chapter's entry of ``course.json`` (with its ``name``).
+      seed: the grading seed.
+      timeout: seconds for the notebook (the judge's own limit; this process allows two minutes more for the kernel's
+        start and the references).
 
     Returns:
-      ``(results, log)``: otter's Gradescope ``results.json`` as a dict (None if grading failed or ran out of
-      time) and otter's output (or the reason it failed).
+      ``(results, log)``: Gradescope's ``results.json`` object (None if grading failed) and the judge's log.
     """
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
-    notebook, autograder = Path(notebook).resolve(), Path(autograder).resolve()
+    from kdwide_book.judge import read_report
+
+    key = os.urandom(32)
+    job = {"key": key.hex(), "notebook": Path(notebook).read_text(errors="replace"), "chapter": chapter,
+           "seed": seed, "timeout": timeout}
+    mark = os.urandom(16).hex()
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYDEVD_DISABLE_FILE_VALIDATION": "1", GRADING_MARK: mark}
     with tempfile.TemporaryDirectory() as tmp:
-        submission = Path(tmp) / "submission"
-        submission.mkdir()
-        shutil.copy(notebook, submission / notebook.name)
-        command = [sys.executable, "-m", "otter", "run", "-a", str(autograder), "-o", tmp, "--no-logo",
-                   str(submission / notebook.name)]
-        environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-        # a session of its own: on timeout the whole group (otter and the notebook's kernel) is killed
-        process = subprocess.Popen(command, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        process = subprocess.Popen([sys.executable, "-m", "kdwide_book.judge", "submission"], cwd=tmp,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    env=environment, start_new_session=True)
         try:
-            log, _ = process.communicate(timeout=timeout)
+            output, log = process.communicate(json.dumps(job), timeout=timeout + 120)
         except subprocess.TimeoutExpired:
             _kill_group(process)
             process.communicate()
-            return None, f"time limit exceeded: the notebook did not finish within {timeout:g} s"
+            return None, f"time limit exceeded: the judge did not finish within {timeout + 120:g} s"
         finally:
-            _kill_group(process)  # a kernel left behind
-        results = Path(tmp) / "results.json"
-        if not results.exists():
-            return None, f"otter run failed (exit status {process.returncode}):\n{log[-3000:]}"
-        graded = json.loads(results.read_text())
-        errors = [t.get("output", "") for t in graded.get("tests", []) if t.get("name") == "Autograder Error"]
-        if errors:  # otter refused the submission (e.g. a notebook of another assignment)
-            return None, errors[0]
-        return graded, log
+            _kill_group(process)
+            for _ in range(3):  # the judge kills what the notebook started; if the notebook killed the judge, we do
+                if not _kill_marked(mark):
+                    break
+                time.sleep(0.2)
+    report = read_report(output, key)
+    if report is None:
+        return None, f"the judge failed (exit status {process.returncode}):\n{log[-3000:]}"
+    return report, log
 
 
-def _question_feedback(test: dict[str, Any] | None, hidden: Sequence[bool], *, unchanged: bool) -> str:
-    """A student's feedback on one question from otter's report: per test case, passed or failed; for a failed
-    public test the failing line and its error, for a hidden test only the kind of error (its code stays hidden)."""
-    if test is None:
-        return "not graded"
-    lines = ["not answered: the answer cell is unchanged from the handout (it still has `...`)"] if unchanged else []
-    cases = re.split(r"^\s*\S+ - (\d+) result:\s*$", str(test.get("output", "")), flags=re.MULTILINE)
-    for number, text in zip(cases[1::2], cases[2::2]):
-        k = int(number) - 1
-        kind = "hidden" if k < len(hidden) and hidden[k] else "public"
-        if "Test case passed" in text or "\u2705" in text:
-            lines.append(f"test {k + 1} ({kind}): passed")
-            continue
-        failure = re.search(r"Failed example:\n(?P<example>.*?)\n\s*(?:Exception raised:|Expected:)(?P<rest>.*?)"
-                            r"(?=\n\s*\*{10,}|\n\s*Trying:|\Z)", text, flags=re.DOTALL)
-        error = ""
-        if failure:
-            rest = [line.strip() for line in failure["rest"].strip().splitlines() if line.strip()]
-            error = rest[-1] if rest else ""
-        if kind == "hidden":
-            lines.append(f"test {k + 1} (hidden): failed" + (f" ({error.split(':')[0]})" if error else ""))
+def _grade_student(student: Path, chapters: Sequence[str], known: dict[str, Any], *, seed: int,
+                   timeout: float) -> tuple[list[QuestionResult], list[str]]:
+    """Grade one student's notebooks: their rows of ``grades.csv`` and the lines of their feedback file."""
+    results: list[QuestionResult] = []
+    feedback = [f"# Feedback for {student.name}", ""]
+    for chapter in chapters:
+        info = {"name": chapter, **known[chapter]}
+        path = student / info["notebook"]
+        seconds = 0.0
+        if not path.exists():
+            graded, log = None, f"missing: no {info['notebook']} in {student.name}/"
         else:
-            example = " ".join(failure["example"].split()) if failure else ""
-            lines.append(f"test {k + 1} (public): failed at `{example}`" + (f": {error}" if error else ""))
-    if not cases[1:]:
-        lines.append("all tests passed" if test.get("score", 0) >= test.get("max_score", 0) else "tests failed")
-    return "\n".join(lines)
+            start = time.perf_counter()
+            graded, log = grade_submission(path, info, seed=seed, timeout=timeout)
+            seconds = time.perf_counter() - start
+        tests = {t.get("name"): t for t in (graded or {}).get("tests", [])}
+        rows = []
+        for question in info["questions"]:
+            test = tests.get(question["name"])
+            points = float(test.get("score", 0)) if test else 0.0
+            text = str(test.get("output", "")) if test else (log.splitlines()[0] if log else "not graded")
+            rows.append(QuestionResult(student.name, chapter, question["name"], points, float(question["points"]), text))
+        results += rows
+        total = sum(q["points"] for q in info["questions"])
+        feedback += [f"## {chapter}: {sum(r.points for r in rows):g} / {total:g} points"
+                     + (f" (graded in {seconds:.0f} s)" if seconds else ""), ""]
+        if graded is None:
+            feedback += [f"Not graded: {log.strip()[:2000]}", ""]
+        elif str(graded.get("output", "")).startswith("Not graded"):
+            feedback += [str(graded["output"]), ""]
+        for row in rows:
+            feedback += [f"### {row.question}: {row.points:g} / {row.max_points:g}", "", "```", row.feedback, "```", ""]
+    return results, feedback
 
 
 def grade_class(
@@ -479,11 +637,12 @@ def grade_class(
 
     ``submissions/<student>/`` holds that student's notebooks under the student versions' file names. A chapter is
     graded for every student when any student submitted it (or when it is listed in ``chapters``); a student
-    without that notebook gets 0 for its questions.
+    without that notebook gets 0 for its questions. Every notebook is graded by the judge in a process of its own,
+    so that one student's notebook cannot touch another's grade.
 
     Args:
       submissions: the class folder.
-      assignments: the folder ``build_assignments`` wrote (``course.json``, ``autograder/``).
+      assignments: the folder ``build_assignments`` wrote (``course.json``).
       timeout: seconds per notebook.
       chapters: chapters to grade (default: those any student submitted).
 
@@ -496,6 +655,8 @@ def grade_class(
     course_file = assignments / "course.json"
     if not course_file.exists():
         raise ValueError(f"assignments: {course_file} not found; run `make assignments` first")
+    if not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
     course = json.loads(course_file.read_text())
     students = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not students:
@@ -507,51 +668,21 @@ def grade_class(
     if unknown:
         raise ValueError(f"chapters: {unknown} are not in {course_file} (known: {sorted(known)})")
     results: list[QuestionResult] = []
+    feedback_files: dict[Path, str] = {}
     for student in students:
-        feedback = [f"# Feedback for {student.name}", ""]
-        for chapter in chapters:
-            info = known[chapter]
-            path = student / info["notebook"]
-            if not path.exists():
-                graded, log = None, f"missing: no {info['notebook']} in {student.name}/"
-                seconds, source = 0.0, ""
-            else:
-                start = time.perf_counter()
-                graded, log = grade_submission(path, assignments / info["autograder"], timeout=timeout)
-                seconds = time.perf_counter() - start
-                source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
-            tests = {t.get("name"): t for t in (graded or {}).get("tests", [])}
-            total = sum(q["points"] for q in info["questions"])
-            chapter_rows = []
-            for question in info["questions"]:
-                test = tests.get(question["name"])
-                points = float(test.get("score", 0)) if test else 0.0
-                text = _question_feedback(test, question["hidden"], unchanged=_stub_of(info, question["name"], source))
-                if test is None:
-                    text = log.splitlines()[0] if graded is None and log else "no result for this question"
-                row = QuestionResult(student.name, chapter, question["name"], points, float(question["points"]), text)
-                chapter_rows.append(row)
-            results += chapter_rows
-            score = sum(r.points for r in chapter_rows)
-            feedback += [f"## {chapter}: {score:g} / {total:g} points"
-                         + (f" (graded in {seconds:.0f} s)" if seconds else ""), ""]
-            if graded is None:
-                feedback += [f"Not graded: {log.strip()}", ""]
-            for row in chapter_rows:
-                feedback += [f"### {row.question}: {row.points:g} / {row.max_points:g}", "", "```", row.feedback, "```", ""]
-        (student / "feedback.md").write_text("\n".join(feedback))
-    with open(submissions / "grades.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["student", "chapter", "question", "points", "max_points"])
-        writer.writeheader()
-        for r in results:
-            writer.writerow({k: v for k, v in asdict(r).items() if k != "feedback"})
+        rows, feedback = _grade_student(student, chapters, known, seed=int(course.get("seed", 0)), timeout=timeout)
+        results += rows
+        feedback_files[student / "feedback.md"] = "\n".join(feedback)
+    for path, text in feedback_files.items():  # written at the end, when no student's code runs any more
+        atomic_write(path, text)
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=["student", "chapter", "question", "points", "max_points"],
+                            lineterminator="\n")
+    writer.writeheader()
+    for r in results:
+        writer.writerow({k: v for k, v in asdict(r).items() if k != "feedback"})
+    atomic_write(submissions / "grades.csv", table.getvalue())
     return results
-
-
-def _stub_of(info: dict[str, Any], question: str, source: str) -> bool:
-    """Whether the handout's answer cell of ``question`` appears unchanged in the submission's ``source``."""
-    stubs = info.get("question_stubs", {}).get(question, [])
-    return bool(stubs) and all(stub in source for stub in stubs)
 
 
 # -------------------------------------------------------------------------------------------------- student book
@@ -589,16 +720,15 @@ def student_book_sources(out_dir: str | Path, *, root: str | Path = ROOT) -> Pat
     static = config["sphinx"]["config"]["html_static_path"]
     config["sphinx"]["config"]["html_static_path"] = [str((root / p).resolve()) for p in static]
     config["title"] = f"{config['title']} (student edition)"
-    (source / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    shutil.copy(root / "_toc.yml", source)
-    for name in ("references.bib", "constraints.txt"):  # the bibliography; the reproducibility page reads the pins
-        shutil.copy(root / name, source)
+    atomic_write(source / "_config.yml", yaml.safe_dump(config, sort_keys=False), fsync=False)
+    for name in ("_toc.yml", "references.bib", "constraints.txt"):  # the bibliography; the reproducibility page reads the pins
+        _copy(root / name, source / name)
     for path in sorted((root / "book").iterdir()):
         if path.suffix == ".ipynb":
             notebook = student_notebook_for_book(nbformat.read(path, as_version=4))
-            nbformat.write(notebook, source / "book" / path.name)
+            atomic_write(source / "book" / path.name, nbformat.writes(notebook), fsync=False)
         elif path.is_file():
-            shutil.copy(path, source / "book" / path.name)
+            _copy(path, source / "book" / path.name)
     return source
 
 
@@ -616,7 +746,8 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--out", type=Path, default=Path("_build/assignments"))
     build.add_argument("--environment", choices=sorted(ENVIRONMENTS), default="pinned",
                        help="the autograder's package set (default: pinned, the book's)")
-    build.add_argument("--seed", type=int, default=0, help="the grading seed (default 0, the chapters' own)")
+    build.add_argument("--seed", type=int, default=0,
+                       help="the grading seed (default 0; with a fresh nonce per grading it draws the hidden inputs)")
     build.add_argument("notebooks", nargs="*", type=Path, help="default: the chapters of _toc.yml")
     grader = commands.add_parser("grade", help="grade a class: SUBMISSIONS/<student>/<notebook>.ipynb")
     grader.add_argument("submissions", type=Path)
