@@ -126,9 +126,14 @@ def _writes_a_file(call: ast.Call, buffers: set[str]) -> bool:
         flags = {node.attr for node in ast.walk(call.args[1]) if isinstance(node, ast.Attribute)} if len(call.args) > 1 else set()
         devnull = bool(call.args) and _name(call.args[0]) == "devnull"
         return bool(flags & _WRITE_FLAGS) and not devnull
+    if name == "ZipFile" and call.args and isinstance(call.args[0], ast.Name) and call.args[0].id in buffers:
+        return False  # a zip archive built in memory (io.BytesIO)
     if name in _OPENERS:
         mode = _open_mode(call, name, owner)
         return mode is not None and (not isinstance(mode, ast.Constant) or any(flag in str(mode.value) for flag in "wax+"))
+    if (owner, name) in _STREAM_DUMPS and owner in ("yaml", "json", "pickle"):
+        # yaml.safe_dump(data) and json.dumps return strings: only a stream argument writes
+        return len(call.args) > 1 or any(k.arg == "stream" for k in call.keywords)
     if name in _WRITING_FUNCTIONS or (owner, name) in _STREAM_DUMPS or (owner == "shutil" and name in _SHUTIL_COPIES):
         return True
     if name in _WRITING_WITH_PATH and call.args:
@@ -164,7 +169,7 @@ def test_the_file_write_scan_can_fail() -> None:
         "os.open(path, os.O_WRONLY | os.O_CREAT)": 1, "os.open(path, os.O_RDONLY)": 0,
         "os.open(os.devnull, os.O_WRONLY)": 0, "shutil.copyfile(a, b)": 1, "table.to_csv('t.csv')": 1,
         "table.to_csv(index=False)": 0, "table.copy()": 0, "shutil.copy(a, b)": 1, "buffer = io.BytesIO()\ntable.to_parquet(buffer)": 0,
-        "table.to_parquet(path)": 1, "figure.savefig('f.png')": 1, "open(path, mode)": 1, "yaml.safe_dump(d, f)": 1,
+        "table.to_parquet(path)": 1, "figure.savefig('f.png')": 1, "open(path, mode)": 1, "yaml.safe_dump(d, f)": 1, "yaml.safe_dump(d)": 0,
         "zipfile.ZipFile(path, 'w')": 1, "zipfile.ZipFile(path)": 0,
     }
     for source, count in samples.items():

@@ -318,8 +318,12 @@ def _build_wheel(out_dir: Path) -> Path:
     """A wheel of kdwide (and kdwide_book) from a copy of the sources, so that the working tree gets no build/."""
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("pyproject.toml", "README.md"):
-            shutil.copy(ROOT / name, tmp)
-        shutil.copytree(ROOT / "src", Path(tmp) / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            _copy(ROOT / name, Path(tmp) / name)
+        for path in sorted((ROOT / "src").rglob("*")):
+            relative = path.relative_to(ROOT)
+            if path.is_file() and not {"__pycache__"} & set(relative.parts) and ".egg-info" not in str(relative):
+                (Path(tmp) / relative).parent.mkdir(parents=True, exist_ok=True)
+                _copy(path, Path(tmp) / relative)
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(Path(tmp) / "dist"),
                         tmp], check=True)
         (wheel,) = (Path(tmp) / "dist").glob("kdwide-*.whl")
