@@ -22,15 +22,27 @@ from typing import Any
 import pandas as pd
 
 from kdwide.stats import seed_means
-from kdwide_book.results import atomic_write, read_results
+from kdwide_book.results import read_results, write_json
 
 __all__ = ["claims_table", "collect", "extrapolated_seconds", "key_figure", "main", "paper_results", "paper_timings"]
+
+
+def _rounded(value: Any, digits: int = 6) -> Any:
+    """Floats rounded to ``digits`` significant digits, recursively (the records' size halves; figures need 4)."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if value == value else value
+    if isinstance(value, list):
+        return [_rounded(v, digits) for v in value]
+    if isinstance(value, dict):
+        return {k: _rounded(v, digits) for k, v in value.items()}
+    return value
 
 
 def collect(sources: Sequence[str | Path], destination: str | Path, *, note: str = "") -> list[str]:
     """Copy the results files of the paper runs in ``sources`` into ``destination`` with one merged timings file.
 
-    Only chapters whose run succeeded and left a results file are kept. ``note`` (e.g. "shared machine, other jobs
+    Only chapters whose run succeeded and left a results file are kept, compact, with the records' floats rounded to 6
+    significant digits (the claims and their evidence as the run decided them). ``note`` (e.g. "shared machine, other jobs
     running") is stored beside the timings. Returns the chapter stems kept.
     """
     destination = Path(destination)
@@ -44,14 +56,16 @@ def collect(sources: Sequence[str | Path], destination: str | Path, *, note: str
             stem = Path(entry["notebook"]).stem
             results = source / f"{stem}.json"
             if entry.get("succeeded") and results.is_file():
-                read_results(results)  # a valid results file, or an error here
-                atomic_write(destination / f"{stem}.json", results.read_text())
+                # a valid results file (or an error here), kept compact: records are most of it
+                kept = read_results(results)
+                kept["records"] = _rounded(kept["records"])
+                write_json(destination / f"{stem}.json", kept, compact=True)
                 chapters[stem] = {"chapter": stem, "seconds": entry["seconds"], "attempts": entry.get("attempts", 1),
                                   "profile": timings.get("profile"), "papermill_args": timings.get("papermill_args", [])}
     if not chapters:
         raise ValueError(f"no succeeded chapter with a results file in {[str(s) for s in sources]}")
     summary = {"platform": platform, "note": note, "chapters": [chapters[k] for k in sorted(chapters)]}
-    atomic_write(destination / "timings.json", json.dumps(summary, indent=1) + "\n")
+    write_json(destination / "timings.json", summary)
     return sorted(chapters)
 
 
