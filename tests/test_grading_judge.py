@@ -53,7 +53,7 @@ def test_hard_limit_reference_uses_chapter_4s_defaults() -> None:
     chapter = nbformat.read(ROOT / "book" / "04_data_inefficiency.ipynb", as_version=4)
     cell = next(c for c in chapter.cells if "parameters" in c.metadata.get("tags", []))
     defaults = {node.targets[0].id: ast.literal_eval(node.value) for node in ast.parse(cell.source).body}
-    for name in ("seed", "frequency", "teacher_scale", "temperature", "depth", "activation", "w_std", "b_std"):
+    for name in ("seed", "frequency", "teacher_peak_logit", "temperature", "depth", "activation", "w_std", "b_std"):
         assert HARD_LIMIT_DEFAULTS[name] == defaults[name], name
     profile = re.search(r'"ci": dict\(n_seeds=(\d+), n_values=(\[[^\]]*\]), n_candidates=(\d+)',
                         "\n".join(c.source for c in chapter.cells))

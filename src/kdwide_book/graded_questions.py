@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from kdwide.seeds import Streams
+
 __all__ = ["Case", "Check", "QuestionSpec", "SPECS", "spec_for", "HARD_LIMIT_DEFAULTS"]
 
 
@@ -169,26 +171,26 @@ def _risk_reference(case: Case) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------ chapter 4: data inefficiency
 HARD_LIMIT_DEFAULTS = dict(seed=0, n_seeds=12, n_values=[16, 32, 64, 128, 256], n_candidates=256, frequency=2,
-                           teacher_scale=4.0, temperature=1.0, depth=2, activation="relu", w_std=1.4142135623730951,
-                           b_std=0.1)
+                           teacher_peak_logit=4.0, temperature=1.0, depth=2, activation="relu",
+                           w_std=1.4142135623730951, b_std=0.1)
 """Chapter 4's default parameters and its ``ci`` profile, which the student's notebook must run with
 (tests/test_grading_judge.py checks them against the chapter)."""
 
 
 def _hard_limit_variables() -> dict[str, np.ndarray]:
     from kdwide import data_inefficiency
-    from kdwide.experiments import difficulty
-    from kdwide.kernels import analytic_ntk
+    from kdwide.architecture import Architecture
+    from kdwide.experiments import task_difficulty
     from kdwide.predict import grid_targets
-    from kdwide.tasks import repetition_seeds
 
     p = HARD_LIMIT_DEFAULTS
-    first_seed = repetition_seeds(p["seed"], p["n_seeds"])[0]
-    angles = difficulty.random_angles(first_seed, max(p["n_values"]) + p["n_candidates"])
-    teacher, labels = difficulty.frequency_task(angles, frequency=p["frequency"], teacher_scale=p["teacher_scale"])
+    first = Streams(p["seed"]).repetitions(p["n_seeds"])[0]  # the chapter's first repetition
+    angles = task_difficulty.student_angles(first, max(p["n_values"]) + p["n_candidates"])
+    teacher, labels = task_difficulty.frequency_task(angles, frequency=p["frequency"],
+                                                     teacher_peak_logit=p["teacher_peak_logit"])
     targets = np.asarray(grid_targets(teacher, labels, rho=[0.0, 1e-2, 1e-6, 1e-12], temperature=p["temperature"]))
-    kernel = np.asarray(analytic_ntk(difficulty.circle_inputs(angles), depth=p["depth"], activation=p["activation"],
-                                     w_std=p["w_std"], b_std=p["b_std"]))
+    architecture = Architecture(depth=p["depth"], activation=p["activation"], w_std=p["w_std"], b_std=p["b_std"])
+    kernel = np.asarray(architecture.kernel(task_difficulty.circle_inputs(angles)))
     values = data_inefficiency.data_inefficiency_from_kernel(kernel, targets, n_train=max(p["n_values"]),
                                                              n_values=p["n_values"])
     return {"inefficiency_by_rho": np.asarray(values, dtype=np.float64), "limit_targets": targets, "limit_kernel": kernel}
@@ -276,7 +278,7 @@ def _targets_reference(case: Case) -> np.ndarray:
 
 def _fixed(draw: Callable[[np.random.Generator], list[Case]], public_seed: int) -> Callable[[], list[Case]]:
     """Public cases from a draw with a fixed, published seed (for questions whose public test uses notebook data)."""
-    return lambda: draw(np.random.default_rng(public_seed))[:1]
+    return lambda: draw(Streams(public_seed).rng("public cases"))[:1]
 
 
 SPECS: dict[str, QuestionSpec] = {spec.name: spec for spec in [

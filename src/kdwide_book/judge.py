@@ -55,6 +55,8 @@ from typing import Any
 
 import numpy as np
 
+from kdwide.seeds import Streams
+
 from kdwide_book.graded_questions import Case, Check, spec_for
 from kdwide_book.results import atomic_write
 
@@ -429,8 +431,9 @@ def _cases_and_references(questions: list[dict[str, Any]], *, seed: int, nonce: 
             values = spec.reference_variables()
             cases[question["name"]], references[question["name"]] = [], [values[n] for n in question["variables"]]
             continue
-        streams = [np.random.default_rng(np.random.SeedSequence(entropy=[seed, nonce], spawn_key=(index, part)))
-                   for part in (0, 1)]
+        # kdwide.seeds.Streams: the grading seed, then the nonce and the question as indices (full width, not hashed)
+        question_streams = Streams(seed).child("grading").repetition(nonce).repetition(index)
+        streams = [question_streams.rng(f"part {part}") for part in (0, 1)]
         # public part: the public test's inputs and two drawn like the hidden ones (a memorized answer fails)
         public = [replace(case, public=True) for case in spec.public() + spec.draw(streams[0])[:PUBLIC_DRAWS]]
         cases[question["name"]] = public + spec.draw(streams[1])
