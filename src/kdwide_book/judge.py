@@ -535,7 +535,7 @@ def _preload() -> None:
     """Import everything the references need before any student code runs (files changed later do not matter)."""
     import kdwide  # noqa: F401
     from kdwide import data_inefficiency, kernels, linearized, metrics, predict, tasks  # noqa: F401
-    from kdwide.experiments import difficulty, imperfect_teacher, risk_bound  # noqa: F401
+    from kdwide.experiments import imperfect_teacher, risk_bound, task_difficulty  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:
