@@ -14,6 +14,7 @@ import pandas as pd
 
 from kdwide.effective_logit import effective_logit
 from kdwide.experiments.discontinuity import flip_teacher_logit
+from kdwide.stats import seed_means
 from kdwide_book.explorers import Explorer, Slider, explorer
 
 __all__ = [
@@ -152,6 +153,16 @@ def kernel_scatter_explorer(
             )
 
 
+def _means(frame: pd.DataFrame, keys: list[str], columns: list[str], *, error: bool = False) -> pd.DataFrame:
+    """:func:`kdwide.stats.seed_means` indexed by ``keys``: a column per measured column (its mean), or, with
+    ``error`` and one column, ``mean`` and ``standard_error``."""
+    table = seed_means(frame, keys, columns).set_index(keys)
+    if error:
+        (column,) = columns
+        return table.rename(columns={f"{column}_mean": "mean", f"{column}_standard_error": "standard_error"})
+    return table.rename(columns={f"{c}_mean": c for c in columns})
+
+
 def risk_explorer(table: pd.DataFrame, *, n_test: int, element_id: str = "risk-explorer") -> Explorer:
     """Chapter 3: transfer risk and ᾱ_n against n, one curve per ρ (click the legend to hide one), a slider that
     shows the mean over repetitions or any single repetition.
@@ -168,7 +179,7 @@ def risk_explorer(table: pd.DataFrame, *, n_test: int, element_id: str = "risk-e
 
     def state(which: str) -> list[dict]:
         rows = table if which == "mean" else table[table.repetition == int(which.split()[-1])]
-        means = rows.groupby(["rho", "n_train"])[["transfer_risk", "alpha_n"]].mean()
+        means = _means(rows, ["rho", "n_train"], ["transfer_risk", "alpha_n"])
         updates = []
         for rho in rho_values:
             values = means.xs(rho, level="rho").reindex(n_values)
@@ -201,13 +212,14 @@ def inefficiency_explorer(table: pd.DataFrame, *, rho: float, temperature: float
       table: records with columns ``rho``, ``temperature``, ``n_train``, ``data_inefficiency`` (one per seed).
       rho, temperature: where the sliders start (nearest grid values).
     """
-    summary = table.groupby(["temperature", "rho", "n_train"]).data_inefficiency.agg(["mean", "sem"])
+    summary = _means(table, ["temperature", "rho", "n_train"], ["data_inefficiency"], error=True)
     rho_values, temperature_values = sorted(table.rho.unique()), sorted(table.temperature.unique())
     n_values = sorted(table.n_train.unique())
 
     def curve(t: float, r: float) -> dict:
         rows = summary.loc[(t, r)].reindex(n_values)
-        return {"y": rows["mean"].to_numpy(), "error_y": {"type": "data", "array": rows["sem"].to_numpy(), "visible": True}}
+        return {"y": rows["mean"].to_numpy(), "error_y": {"type": "data", "array": rows["standard_error"].to_numpy(),
+                                                          "visible": True}}
 
     def state(r: float, t: float) -> list[dict]:
         return [curve(t, r), {"y": summary.loc[(t, min(rho_values))].reindex(n_values)["mean"].to_numpy()},
@@ -239,7 +251,7 @@ def soft_ratio_error_explorer(
     """
     from kdwide.metrics import best_soft_ratio
 
-    means = frame.groupby(["temperature", "teacher_quality", "rho"]).student_error.agg(["mean", "sem"])
+    means = _means(frame, ["temperature", "teacher_quality", "rho"], ["student_error"], error=True)
     temperatures, qualities = sorted(frame.temperature.unique()), sorted(frame.teacher_quality.unique())
     rho_values = sorted(frame.rho.unique())
 
@@ -248,7 +260,7 @@ def soft_ratio_error_explorer(
         for quality in qualities:
             rows = means.loc[(t, quality)].reindex(rho_values)
             updates.append({"y": rows["mean"].to_numpy(),
-                            "error_y": {"type": "data", "array": rows["sem"].to_numpy(), "visible": True}})
+                            "error_y": {"type": "data", "array": rows["standard_error"].to_numpy(), "visible": True}})
             best = float(best_soft_ratio(np.asarray(rho_values), rows["mean"].to_numpy()))
             best_x.append(best)
             best_y.append(float(rows["mean"].loc[best]))
