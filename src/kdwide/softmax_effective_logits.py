@@ -125,7 +125,13 @@ def _newton_direction(residual, log_p_t, log_p, w1, w2, mask, temperature):
     s1, s2 = jnp.sum(v1 * rhs, axis=-1), jnp.sum(v2 * rhs, axis=-1)  # Vᵀ D⁻¹ (−r)
     c1 = ((p_y + b) * s1 + a * s2) / determinant  # M⁻¹ (s1, s2)
     c2 = (b * s1 + (p_t_y + a) * s2) / determinant
-    return rhs + inverse_d * (u1 * c1[..., None] + u2 * c2[..., None])
+    newton = rhs + inverse_d * (u1 * c1[..., None] + u2 * c2[..., None])
+    # Where M's entries underflow (far from the root, p_y and p^T_y ≈ 0) fall back to steepest descent of the
+    # merit, −Jᵀr, which is always a descent direction; the backtracking then sizes it.
+    steepest = -(residual / inverse_d - v1 * jnp.sum(u1 * residual, -1, keepdims=True)
+                 - v2 * jnp.sum(u2 * residual, -1, keepdims=True))
+    usable = jnp.all(jnp.isfinite(newton), axis=-1, keepdims=True) & (determinant > 0)[..., None]
+    return jnp.where(usable, newton, jnp.where(mask, steepest, 0.0))
 
 
 def _starting_point(teacher_logits, log_q, mask, rho, temperature):
