@@ -61,7 +61,7 @@ def test_rho_one_is_the_centred_teacher_and_rho_zero_the_signed_infinite_limit()
     z0 = np.asarray(effective_logits(teacher, labels, rho=0.0, temperature=3.0))
     expected = np.where(np.arange(7) == labels[:, None], np.inf, -np.inf)
     np.testing.assert_array_equal(z0, expected)
-    binary = np.asarray(effective_logit(teacher[:, 1] - teacher[:, 0], labels, rho=0.0, temperature=3.0))
+    binary = np.asarray(effective_logit(teacher[:, 1] - teacher[:, 0], labels % 2, rho=0.0, temperature=3.0))
     np.testing.assert_array_equal(np.asarray(effective_logits(teacher[:, :2], labels % 2, rho=0.0, temperature=3.0))[:, 1],
                                   np.where(labels % 2 == 1, np.inf, -np.inf))
     assert np.all(np.isinf(binary))
@@ -105,7 +105,8 @@ def _scipy_reference(teacher, label, rho, temperature):
 
     start = (teacher - teacher[label])[others]
     solution = root(equations, start, method="hybr", options={"xtol": 1e-13})
-    assert solution.success, solution.message
+    # hybr may report "not making good progress" once the equations are at round-off; judge by the residual
+    assert np.abs(equations(solution.x)).max() < 1e-14, solution.message
     z = np.zeros(k)
     z[others] = solution.x
     return z - z.mean()
