@@ -31,7 +31,7 @@ def scipy_point(teacher, label, rho, temperature):
         z[others] = free
         return (rho / temperature * (softmax(z / temperature) - q) + (1 - rho) * softmax(z))[others]
 
-    return root(equations, (teacher - teacher[label])[others], method="hybr", options={"xtol": 1e-13}).x
+    return root(equations, np.zeros(len(teacher) - 1), method="hybr", options={"xtol": 1e-13}).x
 
 
 def main() -> None:

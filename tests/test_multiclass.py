@@ -103,7 +103,7 @@ def _scipy_reference(teacher, label, rho, temperature):
         z[others] = free
         return (rho / temperature * (softmax(z / temperature) - q) + (1 - rho) * softmax(z))[others]
 
-    start = (teacher - teacher[label])[others]
+    start = np.zeros(k - 1)  # (from the teacher margins hybr can run off to where the softmax saturates)
     solution = root(equations, start, method="hybr", options={"xtol": 1e-13})
     # hybr may report "not making good progress" once the equations are at round-off; judge by the residual
     assert np.abs(equations(solution.x)).max() < 1e-14, solution.message
