@@ -214,7 +214,7 @@ def _inner_step(l, s, c: _RowConstants, arithmetic: bool = False):
 
 
 def _normalisation(l, dl_ds, s, c: _RowConstants, arithmetic: bool = False):
-    """(E, dE/ds, l_y) with E = log Σ_j p_j, from the l_k (k ≠ y) at s and the true class's equation.
+    """(E, dE/ds, l_y, λ) with E = log Σ_j p_j, from the l_k (k ≠ y) at s and the true class's equation.
 
     λ = log δ = LSE_{k≠y} l_k; the true class gives p_y^{1/T} e^{−s} = q_y + (b/a) δ, i.e.
     l_y = T (s + logaddexp(log q_y, log(b/a) + λ)); E = logaddexp(l_y, λ). All of λ, l_y, E grow with s.
@@ -232,7 +232,7 @@ def _normalisation(l, dl_ds, s, c: _RowConstants, arithmetic: bool = False):
     d_l_y = c.temperature * (1.0 + jnp.exp(label_term - log_true) * d_log_delta)
     normalisation = jnp.logaddexp(l_y, log_delta)
     theta = jnp.exp(l_y - normalisation)
-    return normalisation, theta * d_l_y + (1.0 - theta) * d_log_delta, l_y
+    return normalisation, theta * d_l_y + (1.0 - theta) * d_log_delta, l_y, log_delta
 
 
 def _newton_in_s(s, normalisation, slope, lower, upper):
@@ -250,7 +250,7 @@ def _fast_steps(l, s, c: _RowConstants, outer_steps: int, inner_steps: int):
         for _ in range(inner_steps):
             l, _, dl_ds = _inner_step(l, s, c, arithmetic=True)
         l, dl_ds = lax.optimization_barrier((l, dl_ds))
-        normalisation, slope, _ = _normalisation(l, dl_ds, s, c, arithmetic=True)
+        normalisation, slope, _, _ = _normalisation(l, dl_ds, s, c, arithmetic=True)
         new_s = _newton_in_s(s, normalisation, slope, c.lower, c.upper)
         l, step, s = l + dl_ds * (new_s - s), new_s - s, new_s
     return l, s, step
@@ -270,7 +270,7 @@ def _fast_solve(teacher_logits, mask, rho, temperature):
     l, s_single, _ = _fast_steps(_upper_start(s_single, single), s_single, single, *_FAST_SINGLE_STEPS)
     l, s, step = _fast_steps(l.astype(jnp.float64), s_single.astype(jnp.float64), c, *_FAST_DOUBLE_STEPS)
     l, phi, dl_ds = _inner_step(l, s, c, arithmetic=True)
-    normalisation, _, l_y = _normalisation(l, dl_ds, s, c, arithmetic=True)
+    normalisation, _, l_y, _ = _normalisation(l, dl_ds, s, c, arithmetic=True)
     worst_phi = jnp.max(jnp.where(mask, jnp.abs(phi), 0.0), axis=-1, keepdims=True)
     accepted = (jnp.abs(step) <= _FAST_ACCEPT) & (worst_phi <= _FAST_ACCEPT) & (jnp.abs(normalisation) <= _FAST_ACCEPT)
     return jnp.where(mask, l, l_y), s, accepted[:, 0]
@@ -289,17 +289,19 @@ def _robust_solve(teacher_logits, mask, rho, temperature, s, done):
         l = _upper_start(s, c)
         for _ in range(_ROBUST_INNER_STEPS):
             l, _, dl_ds = _inner_step(l, s, c)
-        normalisation, slope, l_y = _normalisation(l, dl_ds, s, c)
-        return jnp.where(mask, l, l_y), normalisation, slope
+        normalisation, slope, l_y, log_delta = _normalisation(l, dl_ds, s, c)
+        # E's rounding level: l_y = T (s + log(...)) and E = logaddexp(l_y, λ) carry errors of this size.
+        noise = 8 * np.finfo(np.float64).eps * (1.0 + 2.0 * c.temperature * jnp.abs(s) + jnp.abs(l_y) + jnp.abs(log_delta))
+        return jnp.where(mask, l, l_y), normalisation, slope, noise
 
     def body(carry):
         iteration, s, lower, upper, _, done = carry
-        l, normalisation, slope = evaluate(s)
+        l, normalisation, slope, noise = evaluate(s)
         lower = jnp.where(normalisation < 0, s, lower)
         upper = jnp.where(normalisation > 0, s, upper)
         new_s = _newton_in_s(s, normalisation, slope, lower, upper)
         resolution = _TOLERANCE * jnp.maximum(1.0, jnp.abs(s))
-        converged = (normalisation == 0) | (jnp.abs(new_s - s) <= resolution) | (upper - lower <= resolution)
+        converged = (jnp.abs(normalisation) <= noise) | (jnp.abs(new_s - s) <= resolution) | (upper - lower <= resolution)
         return iteration + 1, jnp.where(done[:, None], s, new_s), lower, upper, l, done | converged[:, 0]
 
     def cond(carry):
