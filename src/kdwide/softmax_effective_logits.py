@@ -235,10 +235,12 @@ def _normalisation(l, dl_ds, s, c: _RowConstants, arithmetic: bool = False):
     return normalisation, theta * d_l_y + (1.0 - theta) * d_log_delta, l_y, log_delta
 
 
-def _newton_in_s(s, normalisation, slope, lower, upper):
-    """Newton's step on E(s) = 0, replaced by the bracket's midpoint where it leaves [lower, upper] (or is NaN)."""
+def _newton_in_s(s, normalisation, slope, lower, upper, largest_step=np.inf):
+    """Newton's step on E(s) = 0, replaced by the bracket's midpoint where it leaves [lower, upper] (or is NaN)
+    or is longer than half ``largest_step`` (the step before the last, as in Numerical Recipes' rtsafe: without
+    it Newton can bounce between the two ends of an S-shaped E, shrinking the bracket ever more slowly)."""
     newton = s - normalisation / slope
-    inside = (newton >= lower) & (newton <= upper)  # False for NaN
+    inside = (newton >= lower) & (newton <= upper) & (jnp.abs(newton - s) <= 0.5 * largest_step)  # False for NaN
     return jnp.where(inside, newton, 0.5 * (lower + upper))
 
 
@@ -295,20 +297,23 @@ def _robust_solve(teacher_logits, mask, rho, temperature, s, done):
         return jnp.where(mask, l, l_y), normalisation, slope, noise
 
     def body(carry):
-        iteration, s, lower, upper, _, done = carry
+        iteration, s, lower, upper, _, done, last_step, step_before = carry
         l, normalisation, slope, noise = evaluate(s)
         lower = jnp.where(normalisation < 0, s, lower)
         upper = jnp.where(normalisation > 0, s, upper)
-        new_s = _newton_in_s(s, normalisation, slope, lower, upper)
+        new_s = _newton_in_s(s, normalisation, slope, lower, upper, step_before)
         resolution = _TOLERANCE * jnp.maximum(1.0, jnp.abs(s))
         converged = (jnp.abs(normalisation) <= noise) | (jnp.abs(new_s - s) <= resolution) | (upper - lower <= resolution)
-        return iteration + 1, jnp.where(done[:, None], s, new_s), lower, upper, l, done | converged[:, 0]
+        done = done | converged[:, 0]
+        new_s = jnp.where(done[:, None], s, new_s)  # a converged row stays where l was evaluated
+        return iteration + 1, new_s, lower, upper, l, done, jnp.abs(new_s - s), last_step
 
     def cond(carry):
         return (carry[0] < _ROBUST_MAX_STEPS) & ~jnp.all(carry[5])
 
     l = evaluate(s)[0]
-    carry = lax.while_loop(cond, body, (0, s, c.lower, c.upper, l, done))
+    width = c.upper - c.lower
+    carry = lax.while_loop(cond, body, (0, s, c.lower, c.upper, l, done, width, width))
     return carry[4]
 
 
