@@ -9,7 +9,7 @@ import kdwide  # noqa: F401  (float64)
 from kdwide import effective_logit, effective_logits, effective_logits_rho_derivative, softmax_stationarity_residual
 
 
-def _random_inputs(seed, n, n_classes, *, logit_range=50.0, rho_range=(1e-12, 1.0), temperature_range=(0.1, 20.0)):
+def _random_inputs(seed, n, n_classes, *, logit_range=50.0, rho_range=(1e-12, 1.0), temperature_range=(0.05, 20.0)):
     rng = np.random.default_rng(seed)
     teacher = rng.uniform(-logit_range, logit_range, (n, n_classes))
     labels = rng.integers(0, n_classes, n)
@@ -34,6 +34,36 @@ def test_stationarity_at_machine_precision_on_wide_ranges(n_classes):
     assert z.shape == teacher.shape and z.dtype == np.float64 and np.all(np.isfinite(z))
     assert _relative_residual(z, teacher, labels, rho, temperature).max() < 1e-11
     np.testing.assert_allclose(z.mean(axis=1), 0.0, atol=1e-12 * np.abs(z).max())
+
+
+# Rows that an earlier solver left unconverged (relative residuals 54 and 0.63): a softmax so sharp (T ≈ 0.16,
+# logits ±45) that the true class's probability is ~1e-150, and an S-shaped E(s) (T ≈ 18, ρ ≈ 4e-6) on which an
+# unguarded Newton step bounced between the ends of its bracket; the others from a randomized search of 4.6e5 rows
+# (K = 2..20, logits ±50 and ±5, ρ in [1e-12, 1 − 1e-12], T in [0.01, 100]).
+ADVERSARIAL_ROWS = [
+    ([-20.1038, -35.9616, 44.6241, 8.7254, 38.0397, -4.0152, -20.4189, 20.2234, 21.4696, -9.6747, -2.4401, -1.5869, 44.6553, -39.4945, 13.4453, -2.5607, 32.2358, -28.359, 44.1266, 28.3573], 9, 0.9338196560185257, 0.156277),
+    ([1.9517, -4.3806, 4.3592, -2.5259, 4.1368, 4.7085, -2.6324, -0.3647, -0.2559, 2.7414, -4.8776, 2.9347, 3.241, 4.2832, 2.9722, -1.7981, 4.507, 4.1244], 4, 2.0963921699354884e-06, 19.999692),
+    ([1.1293, -3.7858, -4.3165, 1.6209, -0.0307, -1.3884, 1.8929, -4.5817, -4.7939, -2.6208, 0.6521, -1.2112, -0.3597, 0.7126, -4.6076, -4.6545, -1.5849, -4.6457, 2.7157], 3, 3.604855628977092e-06, 17.775418),
+    ([3.495, 1.7858, -1.2229, 3.7971, 4.9702, 1.2494, -2.1349, 4.7156], 2, 3.031440384822393e-12, 98.865277),
+]
+
+
+def test_stationarity_on_adversarial_rows():
+    teacher = [np.array([row[0]]) for row in ADVERSARIAL_ROWS]
+    for (_, label, rho, temperature), logits in zip(ADVERSARIAL_ROWS, teacher):
+        labels, rho, temperature = np.array([label]), np.array([rho]), np.array([temperature])
+        z = np.asarray(effective_logits(logits, labels, rho=rho, temperature=temperature))
+        assert np.all(np.isfinite(z))
+        assert _relative_residual(z, logits, labels, rho, temperature).max() < 1e-12
+
+
+def test_stationarity_where_rho_is_close_to_one_and_temperatures_are_extreme():
+    teacher, labels, rho, temperature = _random_inputs(8, 4000, 8, temperature_range=(0.01, 100.0))
+    rho = np.where(np.arange(4000) % 2 == 0, 1.0 - 10 ** np.random.default_rng(8).uniform(-12, -1, 4000), rho)
+    z = np.asarray(effective_logits(teacher, labels, rho=rho, temperature=temperature))
+    assert np.all(np.isfinite(z))
+    # T down to 0.01 and logits ±50: evaluating softmax(z/T) itself is uncertain to ~eps·|z|/T ≈ 1e-12
+    assert _relative_residual(z, teacher, labels, rho, temperature).max() < 1e-10
 
 
 def test_true_class_wins_and_margins_exceed_the_hard_side():
