@@ -9,7 +9,7 @@ import pytest
 
 import kdwide  # noqa: F401  (float64)
 
-MODULES = ["kdwide.effective_logit", "kdwide.losses", "kdwide.kernels", "kdwide.networks", "kdwide.predict",
+MODULES = ["kdwide.effective_logit", "kdwide.softmax_effective_logits", "kdwide.losses", "kdwide.kernels", "kdwide.networks", "kdwide.predict",
            "kdwide.tasks", "kdwide.stats", "kdwide.metrics", "kdwide.experiments", "kdwide.experiments.discontinuity",
            "kdwide.reference", "kdwide.seeds", "kdwide.architecture", "kdwide.experiments.linearization",
            "kdwide.experiments.task_difficulty", "kdwide.experiments.landscape", "kdwide_book.tables", "kdwide_book.plots",

@@ -7,6 +7,7 @@ of the paper:
 
 - :mod:`kdwide.losses`: the KD loss (S1).
 - :mod:`kdwide.effective_logit`: the effective student logit (C1) and its exact derivatives.
+- :mod:`kdwide.softmax_effective_logits`: effective logits for K classes (softmax; the book's extension, chapter 7).
 - :mod:`kdwide.networks`: fully connected students/teachers in NTK parameterization (S2), in plain JAX.
 - :mod:`kdwide.reference`: the same networks and kernels in neural-tangents, compared where it is installed
   (the only module that imports it, and only when called).
@@ -42,6 +43,11 @@ from kdwide.effective_logit import (  # noqa: E402
     stationarity_residual,
     student_targets,
 )
+from kdwide.softmax_effective_logits import (  # noqa: E402
+    effective_logits,
+    effective_logits_rho_derivative,
+    softmax_stationarity_residual,
+)
 from kdwide.losses import (  # noqa: E402
     binary_cross_entropy_with_logits,
     kd_loss,
@@ -56,9 +62,12 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "effective_logit",
     "effective_logit_rho_derivative",
+    "effective_logits",
+    "effective_logits_rho_derivative",
     "kd_loss",
     "kd_loss_gradient",
     "kd_loss_per_sample",
+    "softmax_stationarity_residual",
     "stationarity_residual",
     "student_targets",
 ]

@@ -20,6 +20,7 @@ __all__ = [
     "check_soft_ratio",
     "check_temperature",
     "check_hard_labels",
+    "check_class_labels",
     "check_finite",
     "check_same_shape",
     "check_positive_int",
@@ -85,6 +86,21 @@ def check_hard_labels(y_hard: Any, name: str = "y_hard") -> None:
         valid = bool(np.all((arr == 0) | (arr == 1)))
     if not valid:
         raise ValueError(f"{name} (hard labels) must contain only 0 and 1, got values outside {{0, 1}}")
+
+
+def check_class_labels(labels: Any, n_classes: int, name: str = "labels") -> None:
+    """Class labels must be integers (integer dtype, or real values that are whole numbers) in 0..n_classes − 1."""
+    arr = concrete(labels)
+    if arr is None:
+        return
+    message = f"{name} (class labels) must be integers in 0..{n_classes - 1}"
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise ValueError(f"{message}, got dtype {arr.dtype}")
+    if not np.issubdtype(arr.dtype, np.integer) and not bool(np.all(np.isfinite(arr) & (arr == np.round(arr)))):
+        raise ValueError(f"{message}, got non-integer values")
+    low, high = _extremes(arr)
+    if not (low >= 0 and high <= n_classes - 1):
+        raise ValueError(f"{message}, got values in [{low}, {high}]")
 
 
 def check_finite(value: Any, name: str) -> None:
