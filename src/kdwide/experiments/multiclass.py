@@ -53,6 +53,7 @@ __all__ = [
     "binary_reduction_difference",
     "random_teacher_rows",
     "margin_limit_records",
+    "asymptotic_margins",
     "ols_slope",
     "digit_records",
     "soft_label_table",
@@ -266,6 +267,26 @@ def margin_limit_records(teacher_logits, labels, *, rho_values: Sequence[float],
     return records
 
 
+def asymptotic_margins(teacher_logits, labels, *, rho: float, temperature: float) -> np.ndarray:
+    r"""The small-ρ law of the margins: :math:`\log(1/\rho) + \log(T/q_k)` for k ≠ y, 0 at the true class, ``(n, K)``.
+
+    :math:`q = \mathrm{softmax}(z_t/T)`, computed as a log-softmax (exact for large logits). The effective logits'
+    margins :math:`z_y - z_k` differ from it by :math:`O(\rho^{\min(1, 1/T)})` (module docstring).
+
+    Example:
+      >>> asymptotic_margins([[0.0, 0.0]], [0], rho=1e-4, temperature=1.0).round(4).tolist()
+      [[0.0, 9.9035]]
+    """
+    teacher_logits, labels, n_classes = _labels_and_logits(teacher_logits, labels)
+    if not (np.isfinite(rho) and 0 < rho < 1):
+        raise ValueError(f"rho must lie in (0, 1), got {rho!r}")
+    check_temperature(temperature)
+    scaled = teacher_logits / temperature
+    log_q = scaled - np.logaddexp.reduce(scaled, axis=1, keepdims=True)
+    margins = np.log(1.0 / rho) + np.log(temperature) - log_q
+    return np.where(np.arange(n_classes)[None, :] == labels[:, None], 0.0, margins)
+
+
 def ols_slope(x, y) -> float:
     """Least-squares slope of ``y`` against ``x`` (1-D, ≥ 2 points, ``x`` not constant)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -316,7 +337,7 @@ def _split_records(split_data, labels, *, n_classes, teacher_sizes, rho_values, 
         for rho, error in zip(rho_values, errors):
             records.append({**common, "teacher_size": int(per_class), "rho": float(rho), "temperature": float(temperature),
                             "teacher_error": teacher_error, "teacher_train_error": teacher_train_error,
-                            "student_error": float(error), "hard_student_error": float(errors[0])})  # fmt: skip
+                            "student_error": float(error), "hard_student_error": float(errors[list(rho_values).index(0.0)])})  # fmt: skip
     return records
 
 
@@ -343,7 +364,7 @@ def digit_records(
 
     Args:
       kernel_fn: ``kernel_fn(x1, x2=None)`` tangent kernel; images ``(N, p)``; labels ``(N,)`` digits 0..9.
-      rho_values: must start with 0.0 (the hard-label student, ``hard_student_error``).
+      rho_values: must contain 0.0 (the hard-label student, ``hard_student_error``) and 1.0.
 
     Returns:
       Records with ``n_classes``, ``seed``, ``repetition``, ``teacher_size`` (per class), ``rho``, ``temperature``,
@@ -351,8 +372,8 @@ def digit_records(
     """
     images, labels = np.asarray(images, float), np.asarray(labels).astype(np.int64)
     rho_values = [float(r) for r in rho_values]
-    if not rho_values or rho_values[0] != 0.0:
-        raise ValueError(f"rho_values must start with 0.0 (the hard-label student), got {rho_values}")
+    if 0.0 not in rho_values or 1.0 not in rho_values:
+        raise ValueError(f"rho_values must contain 0.0 (hard labels) and 1.0 (pure distillation), got {rho_values}")
     records = []
     for n_classes in class_counts:
         check_positive_int(n_classes, "class_counts", minimum=2)
