@@ -492,7 +492,7 @@ def _soft_beats_hard_claim(table: Sequence[dict], *, significance: float) -> dic
     holds &= weakest["best_rho"] < 1 and weakest["margin_over_soft"] > significance * weakest["margin_over_soft_standard_error"]
     evidence = [f"K={largest}, teacher on {row['teacher_size']} images per class (error {_percent(row['teacher_error'])}): "
                 f"hard {_percent(row['hard_student_error'])}, best rho {row['best_rho']:g} "
-                f"({_percent(row['best_student_error'])}; per split {row['best_rho_per_split_mean']:.3g} +- "
+                f"({_percent(row['best_student_error'])}, per split {row['best_rho_per_split_mean']:.3g} +- "
                 f"{row['best_rho_per_split_standard_error']:.2g}), soft labels gain {_percent(row['gain'])} +- "
                 f"{_percent(row['gain_standard_error'])}, best beats rho=1 by {_percent(row['margin_over_soft'])} +- "
                 f"{_percent(row['margin_over_soft_standard_error'])}" for row in rows]  # fmt: skip
