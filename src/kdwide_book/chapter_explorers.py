@@ -37,6 +37,12 @@ def _nearest(values: Sequence[float], target: float) -> int:
     return int(np.argmin(np.abs(np.asarray(values, float) - target)))
 
 
+def _rho_temperature_sliders(rho_values, temperature_values, rho: float, temperature: float) -> list[Slider]:
+    """The ρ and T sliders, starting at the values nearest ``rho`` and ``temperature``."""
+    return [Slider("ρ", list(rho_values), _nearest(rho_values, rho)),
+            Slider("T", list(temperature_values), _nearest(temperature_values, temperature))]
+
+
 def effective_logit_explorer(
     *, rho_values: Sequence[float], temperature_values: Sequence[float], rho: float, temperature: float,
     z_limit: float = 8.0, n_points: int = 161, element_id: str = "effective-logit-explorer",
@@ -105,8 +111,7 @@ def slice_explorer(
 
     return explorer(
         element_id,
-        [Slider("ρ", list(rho_values), _nearest(rho_values, rho)),
-         Slider("T", list(temperature_values), _nearest(temperature_values, temperature))],
+        _rho_temperature_sliders(rho_values, temperature_values, rho, temperature),
         state,
         traces=[dict(_LINE, x=x, y=z_teacher, name="teacher z_t(x)", line=dict(color="black", width=2)),
                 dict(_LINE, x=x_broken, name="student (effective logit)", line=dict(color="#2ca02c", width=3))],
@@ -348,8 +353,7 @@ def multiclass_logits_explorer(
 
     return explorer(
         element_id,
-        [Slider("ρ", list(rho_values), _nearest(rho_values, rho)),
-         Slider("T", list(temperature_values), _nearest(temperature_values, temperature))],
+        _rho_temperature_sliders(rho_values, temperature_values, rho, temperature),
         state,
         traces=[dict(type="bar", x=classes, y=teacher - teacher.mean(), name="teacher (centred, ρ = 1)",
                      marker=dict(color="lightgrey")),
