@@ -253,6 +253,16 @@ ALTERNATIVES = {  # correct answers written another way than the instructor's, o
         for j, t in enumerate(temperature_values):
             out[:, i, j] = 2.0 * y_g - 1.0 if r == 0 else np.asarray(kdwide.effective_logit(z_t, y_g, rho=r, temperature=t))
     return out''',
+    "ch7_hard_limit": '''def hard_limit_targets(labels, n_classes):
+    labels = np.asarray(labels)
+    return (labels[:, None] == np.arange(n_classes)[None, :]).astype(float) - 1.0 / n_classes''',
+    "ch7_margins": '''def asymptotic_margins(teacher_logits, labels, *, rho, temperature):
+    scaled = np.asarray(teacher_logits, dtype=float) / temperature
+    top = scaled.max(axis=1, keepdims=True)
+    log_q = scaled - top - np.log(np.exp(scaled - top).sum(axis=1, keepdims=True))
+    margins = -np.log(rho) + np.log(temperature) - log_q
+    margins[np.arange(len(labels)), np.asarray(labels, dtype=int)] = 0.0
+    return margins''',
 }
 ALTERNATIVE_VARIABLES = {  # a variables question: the lines that replace the student version's `...`
     "ch4_hard_limit": '''limit_targets = np.stack([2.0 * limit_labels - 1.0 if r == 0 else np.asarray(kdwide.effective_logit(

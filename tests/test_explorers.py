@@ -161,3 +161,19 @@ def test_the_landscape_explorer_marks_the_best_rho_of_every_temperature() -> Non
     first, second = spec["states"]
     assert first["traces"][1] == {"x": ["1", "2"], "y": ["0.5", "1"]}  # tie at T = 2 goes to the largest rho
     assert second["traces"][1]["y"] == ["0", "1"] and "lowest 0 at ρ = 0, T = 1" in second["layout"]["title.text"]
+
+
+def test_the_multiclass_explorer_lifts_the_label_as_rho_falls() -> None:
+    teacher, label = [0.5, -1.0, 2.5, 0.0], 0
+    figure = chapters.multiclass_logits_explorer(teacher, label, rho_values=[1e-3, 0.5, 1.0], temperature_values=[1.0, 2.0],
+                                                 rho=0.5, temperature=2.0)
+    spec = spec_of(figure.html)
+    assert figure.n_states == 6 and spec["active"] == [1, 1]
+    bars = {(r, t): spec["states"][2 * i + j]["traces"][1]["y"] for i, r in enumerate([1e-3, 0.5, 1.0])
+            for j, t in enumerate([1.0, 2.0])}
+    assert np.allclose(bars[(1.0, 1.0)], np.asarray(teacher) - np.mean(teacher))  # rho = 1: the centred teacher
+    margin = lambda z: z[label] - max(np.delete(z, label))  # noqa: E731
+    assert margin(bars[(1e-3, 1.0)]) > margin(bars[(0.5, 1.0)]) > margin(bars[(1.0, 1.0)])
+    with pytest.raises(ValueError, match="rho_values"):
+        chapters.multiclass_logits_explorer(teacher, label, rho_values=[0.0, 1.0], temperature_values=[1.0], rho=1.0,
+                                            temperature=1.0)

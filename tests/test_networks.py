@@ -98,7 +98,8 @@ def test_kdwide_never_imports_tensorflow_or_neural_tangents():
         f"kdwide.{name}"
         for name in ("networks", "kernels", "training", "linearized", "predict", "data_inefficiency", "datasets", "stats",
                      "experiments.discontinuity", "experiments.linearization", "experiments.risk_bound",
-                     "experiments.task_difficulty", "experiments.imperfect_teacher", "experiments.landscape")
+                     "experiments.task_difficulty", "experiments.imperfect_teacher", "experiments.landscape",
+                     "experiments.multiclass")
     )
     code = (
         f"import sys, kdwide, {modules}, kdwide_book.parameters, kdwide_book.results, kdwide_book.device_check; "

@@ -27,6 +27,7 @@ of the paper:
 - :mod:`kdwide.experiments.imperfect_teacher`: Result 3, imperfect teachers (I1–I3): flip ratio, slope of cos α, best ρ.
 - :mod:`kdwide.datasets`: real data (bundled digits; MNIST from local files), never downloaded.
 - :mod:`kdwide.experiments.landscape`: Results 1–3 over the ρ×T plane (chapter 6).
+- :mod:`kdwide.experiments.multiclass`: K-class distillation, claims M1–M4 (chapter 7, beyond the paper).
 The book's tooling (chapter parameters, results files, execution, sweeps, paper runs, the Sphinx extensions and the
 course assignments) is the separate package :mod:`kdwide_book`, which imports this one and never the other way round.
 """

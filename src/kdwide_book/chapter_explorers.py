@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from kdwide.effective_logit import effective_logit
+from kdwide.softmax_effective_logits import effective_logits
 from kdwide.experiments.discontinuity import flip_teacher_logit
 from kdwide.stats import seed_means
 from kdwide_book.explorers import Explorer, Slider, explorer
@@ -25,6 +26,7 @@ __all__ = [
     "inefficiency_explorer",
     "soft_ratio_error_explorer",
     "landscape_explorer",
+    "multiclass_logits_explorer",
 ]
 
 _LINE = dict(type="scatter", mode="lines")
@@ -33,6 +35,12 @@ _POINTS = dict(type="scatter", mode="lines+markers", marker=dict(size=6))
 
 def _nearest(values: Sequence[float], target: float) -> int:
     return int(np.argmin(np.abs(np.asarray(values, float) - target)))
+
+
+def _rho_temperature_sliders(rho_values, temperature_values, rho: float, temperature: float) -> list[Slider]:
+    """The ρ and T sliders, starting at the values nearest ``rho`` and ``temperature``."""
+    return [Slider("ρ", list(rho_values), _nearest(rho_values, rho)),
+            Slider("T", list(temperature_values), _nearest(temperature_values, temperature))]
 
 
 def effective_logit_explorer(
@@ -103,8 +111,7 @@ def slice_explorer(
 
     return explorer(
         element_id,
-        [Slider("ρ", list(rho_values), _nearest(rho_values, rho)),
-         Slider("T", list(temperature_values), _nearest(temperature_values, temperature))],
+        _rho_temperature_sliders(rho_values, temperature_values, rho, temperature),
         state,
         traces=[dict(_LINE, x=x, y=z_teacher, name="teacher z_t(x)", line=dict(color="black", width=2)),
                 dict(_LINE, x=x_broken, name="student (effective logit)", line=dict(color="#2ca02c", width=3))],
@@ -315,4 +322,46 @@ def landscape_explorer(
                 "ρ at each temperature.",
         x_label="temperature T", y_label="soft ratio ρ",
         layout=dict(xaxis_type="category", yaxis_type="category", legend=dict(orientation="h", y=1.08)),
+    )
+
+
+def multiclass_logits_explorer(
+    teacher_logits: Sequence[float], label: int, *, rho_values: Sequence[float], temperature_values: Sequence[float],
+    rho: float, temperature: float, element_id: str = "multiclass-logits-explorer",
+) -> Explorer:
+    """Chapter 7: the K effective logits of one teacher vector as bars beside the teacher's (centred) logits, sliders
+    for ρ and T. Soft ratios must lie in (0, 1] (ρ = 0 is the limit ±∞); starts at the values nearest ``rho`` and
+    ``temperature``. The title gives the true class's smallest margin and the softmax probability of the label.
+    """
+    teacher = np.asarray(teacher_logits, float)
+    classes = [str(k) for k in range(teacher.size)]
+    if min(rho_values) <= 0:
+        raise ValueError(f"rho_values must lie in (0, 1] (rho = 0 is the limit +-inf), got {list(rho_values)}")
+    grid = [(r, t) for r in rho_values for t in temperature_values]
+    rows = np.asarray(effective_logits(np.tile(teacher, (len(grid), 1)), np.full(len(grid), label),
+                                       rho=np.array([r for r, _ in grid]), temperature=np.array([t for _, t in grid])))
+    solved = {point: row for point, row in zip(grid, rows)}
+
+    def state(r: float, t: float) -> list[dict]:
+        return [{}, {"y": solved[(r, t)]}]
+
+    def state_layout(r: float, t: float) -> dict:
+        z = solved[(r, t)]
+        margin = z[label] - np.max(np.delete(z, label))
+        probability = float(np.exp(z[label] - np.logaddexp.reduce(z)))
+        return {"title.text": f"smallest margin of class {label}: {margin:.3g}; softmax probability {probability:.3g}"}
+
+    return explorer(
+        element_id,
+        _rho_temperature_sliders(rho_values, temperature_values, rho, temperature),
+        state,
+        traces=[dict(type="bar", x=classes, y=teacher - teacher.mean(), name="teacher (centred, ρ = 1)",
+                     marker=dict(color="lightgrey")),
+                dict(type="bar", x=classes, name="effective logits", marker=dict(color="#1f77b4"))],
+        state_layout=state_layout,
+        caption=f"The effective logits of one training point with label {label} (blue) beside its teacher's centred "
+                "logits (grey). Lower ρ and the label's bar rises by about log(1/ρ) above the rest, whose order "
+                "stays the teacher's.",
+        x_label="class k", y_label="logit (row mean 0)",
+        layout=dict(barmode="group"),
     )

@@ -276,6 +276,37 @@ def _targets_reference(case: Case) -> np.ndarray:
     return out
 
 
+# ------------------------------------------------------------------------------------ chapter 7: beyond two classes
+def _hard_limit_case(labels: list[int], n_classes: int) -> Case:
+    return Case(([int(v) for v in labels], int(n_classes)), {}, ("int_array", "int"))
+
+
+def _hard_limit_targets_draw(rng: np.random.Generator) -> list[Case]:
+    return [_hard_limit_case(rng.integers(0, k, 30).tolist(), k) for k in (2, int(rng.integers(3, 12)), 20)]
+
+
+def _hard_limit_targets_reference(case: Case) -> np.ndarray:
+    from kdwide.experiments.multiclass import hard_label_limit
+
+    args, _ = case.arrays()
+    return np.asarray(hard_label_limit(*args), dtype=np.float64)
+
+
+def _margins_draw(rng: np.random.Generator, rows: int = 25, classes: int = 6) -> list[Case]:
+    z, y = rng.uniform(-50, 50, (rows, classes)), rng.integers(0, classes, rows)
+    return [Case((_rows(z), y.tolist()), {"rho": float(rho), "temperature": float(temperature)},
+                 ("array", "int_array", "float", "float"))
+            for rho, temperature in ((10 ** rng.uniform(-8, -2), rng.uniform(0.3, 1.0)),
+                                     (10 ** rng.uniform(-8, -2), rng.uniform(1.0, 5.0)))]
+
+
+def _margins_reference(case: Case) -> np.ndarray:
+    from kdwide.experiments.multiclass import asymptotic_margins
+
+    args, kwargs = case.arrays()
+    return np.asarray(asymptotic_margins(*args, **kwargs), dtype=np.float64)
+
+
 def _fixed(draw: Callable[[np.random.Generator], list[Case]], public_seed: int) -> Callable[[], list[Case]]:
     """Public cases from a draw with a fixed, published seed (for questions whose public test uses notebook data)."""
     return lambda: draw(Streams(public_seed).rng("public cases"))[:1]
@@ -310,6 +341,12 @@ SPECS: dict[str, QuestionSpec] = {spec.name: spec for spec in [
                  check=Check(exact=True)),
     QuestionSpec("ch6_targets", public=_fixed(_targets_draw, 6), draw=_targets_draw, reference=_targets_reference,
                  check=Check(relative=1e-9, absolute=1e-12)),
+    # chapter 7: the centred one-hot rows are exact up to rounding of 1/K; the margin law is a closed formula (a
+    # log-softmax), so both tolerances are rounding-level and hold at any seed (derived, not measured)
+    QuestionSpec("ch7_hard_limit", public=lambda: [_hard_limit_case([0, 2, 1], 3)], draw=_hard_limit_targets_draw,
+                 reference=_hard_limit_targets_reference, check=Check(absolute=1e-12)),
+    QuestionSpec("ch7_margins", public=_fixed(_margins_draw, 7), draw=_margins_draw, reference=_margins_reference,
+                 check=Check(relative=1e-9, absolute=1e-9)),
 ]}
 
 

@@ -162,12 +162,22 @@ def _landscape(records: pd.DataFrame, parameters: dict[str, Any], ax) -> None:
     ax.set(xlabel="soft ratio ρ", ylabel="student error (%)", title="I1 over the ρ×T plane (imperfect teacher)")
 
 
+def _multiclass(records: pd.DataFrame, parameters: dict[str, Any], ax) -> None:
+    rows = records[(records.n_classes == records.n_classes.max()) & (records.experiment == "digits")]
+    means = seed_means(rows, ["teacher_size", "rho"], ["student_error"], statistics=["mean"])
+    for size, group in means.groupby("teacher_size"):
+        ax.plot(group.rho, 100 * group.student_error_mean, "o-", ms=3, label=f"teacher on {size:g} per class")
+    ax.set(xlabel="soft ratio ρ", ylabel="student test error (%)",
+           title=f"M3: {records.n_classes.max()} digit classes, T = {parameters['temperature']:g}")
+
+
 FIGURES: dict[str, Callable[[pd.DataFrame, dict[str, Any], Any], None]] = {
     "01_effective_logit": _jumps,
     "03_risk_bound": _risk,
     "04_data_inefficiency": _difficulty,
     "05_imperfect_teacher": _imperfect,
     "06_landscape": _landscape,
+    "07_beyond_two_classes": _multiclass,
 }
 """Chapter stem → the function that draws its key figure from its records onto a matplotlib axis."""
 

@@ -118,6 +118,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "flat_tolerance": (_non_negative_real, "a finite number >= 0"),
     "sweep_notebook": (lambda v: isinstance(v, str), "a notebook path (str)"),
     "sweep_teacher_peak_logits": (_list_of(_positive_real), "a non-empty list of finite numbers > 0"),
+    "class_counts": (_list_of(lambda v: _is_int(v) and 2 <= v <= 10), "a non-empty list of integers in 2..10 (the first K digits)"),
+    "limit_rho_values": (_list_of(lambda v: _is_real(v) and 0 < v < 1), "a non-empty list of numbers in (0, 1) (small soft ratios)"),
+    "n_student_per_class": (_positive_int, "an integer >= 1"),
+    "teacher_sizes_per_class": (_list_of(_positive_int), "a non-empty list of integers >= 1"),
     "profile": (lambda v: v in PROFILES, "'ci' or 'paper'"),
     "results_path": (lambda v: v is None or isinstance(v, str), "None or a file path (str)"),
 }
@@ -145,6 +149,11 @@ CHAPTER_RULES: dict[str, list[tuple[str, Callable[[Mapping[str, Any]], bool], st
     ],
     "06_landscape": [
         ("rho_values", _contains_both_limits, "a list containing 0.0 (hard labels) and 1.0 (pure soft): R4 compares them"),
+    ],
+    "07_beyond_two_classes": [
+        ("rho_values", _contains_both_limits, "a list containing 0.0 (hard labels) and 1.0 (pure distillation)"),
+        ("class_counts", lambda p: len(set(p["class_counts"])) >= 2, "at least two different class counts (M4 compares them)"),
+        ("limit_rho_values", lambda p: len(set(p["limit_rho_values"])) >= 3, "at least three different soft ratios (M2 fits slopes)"),
     ],
 }
 

@@ -14,6 +14,7 @@ claims are decided, with each threshold a named module constant.
 - :mod:`~kdwide.experiments.task_difficulty`: chapter 4, D1–D3 (data inefficiency).
 - :mod:`~kdwide.experiments.imperfect_teacher`: chapter 5, I1–I3 (imperfect teachers).
 - :mod:`~kdwide.experiments.landscape`: chapter 6, R4, D3, I1 over the ρ×T plane.
+- :mod:`~kdwide.experiments.multiclass`: chapter 7, M1–M4 (K classes; the book's own, beyond the paper).
 """
 
 from __future__ import annotations
