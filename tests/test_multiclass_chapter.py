@@ -170,11 +170,11 @@ def fake_records(gain_by_class: dict[int, float], weak_soft_penalty: float) -> l
     return records
 
 
-def limit_records(rate_offset: float = 0.0, slope: float = 1.0) -> list[dict]:
+def limit_records(rate_offset: float = 0.0, slope: float = 1.0, bend=lambda rho: 1.0) -> list[dict]:
     records = []
     for row in range(6):
         for rho in (1e-3, 1e-4, 1e-5, 1e-6):
-            remainder = (1 + 0.1 * row) * rho ** (0.5 + rate_offset)
+            remainder = (1 + 0.1 * row) * rho ** (0.5 + rate_offset) * bend(rho)
             records.append({"seed": 0, "repetition": 0, "row": row, "k": 1, "temperature": 2.0, "rho": rho,
                             "margin": slope * np.log(1 / rho) + 1.0 + remainder, "remainder": remainder,
                             "local_slope": 1.0})  # fmt: skip
@@ -193,6 +193,12 @@ def test_claims_hold_on_records_that_show_them_and_fail_otherwise() -> None:
     assert not decide(fake_records({2: 0.001, 10: 0.02}, 0.03), limit_records(), eigenvalue=-1e-9)["M1"]["holds"]
     assert not decide(fake_records({2: 0.001, 10: 0.02}, 0.03), limit_records(rate_offset=0.2))["M2"]["holds"]
     assert not decide(fake_records({2: 0.001, 10: 0.02}, 0.03), limit_records(slope=1.1))["M2"]["holds"]
+    # a next order that bends the log-log line but dies out (rho^(1/2) against rho) passes; a log correction, whose
+    # bend does not halve over the grid, fails
+    converging = limit_records(bend=lambda rho: 1.0 - 5.0 * rho**0.5)
+    assert decide(fake_records({2: 0.001, 10: 0.02}, 0.03), converging)["M2"]["holds"]
+    logarithmic = limit_records(bend=lambda rho: 1.0 + 0.3 * np.log(1 / rho))
+    assert not decide(fake_records({2: 0.001, 10: 0.02}, 0.03), logarithmic)["M2"]["holds"]
     no_gain = decide(fake_records({2: 0.001, 10: -0.01}, 0.03), limit_records())
     assert not no_gain["M3"]["holds"] and not no_gain["M4"]["holds"]
     assert not decide(fake_records({2: 0.001, 10: 0.02}, 0.0), limit_records())["M3"]["holds"]  # weak teacher's ρ=1 ties

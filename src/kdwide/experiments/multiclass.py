@@ -60,16 +60,12 @@ __all__ = [
     "claims",
     "RESIDUAL_TOLERANCE",
     "BINARY_TOLERANCE",
-    "RATE_TOLERANCE",
 ]
 
 RESIDUAL_TOLERANCE = 1e-10
 """M1: the largest stationarity residual, relative to the terms it balances, must stay below this (float64 roots)."""
 BINARY_TOLERANCE = 1e-9
 """M1: at K = 2 the margin z_1 − z_0 must equal chapter 1's effective logit to this absolute difference."""
-RATE_TOLERANCE = 0.05
-"""M2: the measured rate of the remainder may differ from min(1, 1/T) by 2 standard errors plus this much (the next
-order of the expansion bends the log-log line on a finite grid; our choice, see the chapter)."""
 
 
 def _labels_and_logits(teacher_logits, labels) -> tuple[np.ndarray, np.ndarray, int]:
@@ -464,21 +460,30 @@ def _limit_claim(limit_records: Sequence[dict]) -> dict[str, Any]:
     holds, evidence = True, []
     keys = ["seed", "repetition", "row", "k"] if "repetition" in frame else ["row", "k"]
     for temperature, group in frame.groupby("temperature", sort=True):
-        slopes, rates, bounds = [], [], []
+        slopes, first_rates, last_rates, bounds = [], [], [], []
         for _, curve in group.groupby(keys, sort=True):
+            curve = curve.sort_values("rho", ascending=False)
             x = np.log(1.0 / curve.rho.to_numpy())
             slopes.append(ols_slope(x, curve.margin))
             centred = np.abs(x - x.mean())
             bounds.append(float(np.max(np.abs(curve.remainder)) * centred.sum() / (centred @ centred)))
-            rates.append(loglog_fit(curve.rho, np.abs(curve.remainder)).slope)
-        slope = seed_means(pd.DataFrame({"key": 0, "slope": slopes, "rate": rates}), ["key"], ["slope", "rate"]).iloc[0]
+            local = np.diff(np.log(np.abs(curve.remainder.to_numpy()))) / np.diff(np.log(curve.rho.to_numpy()))
+            first_rates.append(local[0])
+            last_rates.append(local[-1])
+        table = pd.DataFrame({"key": 0, "slope": slopes, "first": first_rates, "last": last_rates})
+        slope = seed_means(table, ["key"], ["slope", "first", "last"]).iloc[0]
         predicted = min(1.0, 1.0 / temperature)
         slope_ok = abs(slope.slope_mean - 1) <= 2 * slope.slope_standard_error + max(bounds)
-        rate_ok = abs(slope.rate_mean - predicted) <= 2 * slope.rate_standard_error + RATE_TOLERANCE
+        # The next order of the expansion bends the log-log line on a finite grid, so the rate is checked as a trend:
+        # the local rate on the two smallest rho is within 2 SE of min(1, 1/T), or at most half as far from it as on
+        # the two largest (the bend shrinks like a positive power of rho).
+        first_gap, last_gap = abs(slope.first_mean - predicted), abs(slope.last_mean - predicted)
+        rate_ok = last_gap <= 2 * slope.last_standard_error or last_gap <= 0.5 * first_gap
         holds &= bool(slope_ok and rate_ok)
         evidence.append(f"T={temperature:g}: margin slope against log(1/rho) {slope.slope_mean:.6f} +- "
-                        f"{slope.slope_standard_error:.2g} (remainder's bound {max(bounds):.2g}); remainder rate "
-                        f"{slope.rate_mean:.3f} +- {slope.rate_standard_error:.2g}, predicted {predicted:.3g} over "
+                        f"{slope.slope_standard_error:.2g} (remainder's bound {max(bounds):.2g}); local rate of the "
+                        f"remainder {slope.first_mean:.4f} on the largest rho, {slope.last_mean:.4f} +- "
+                        f"{slope.last_standard_error:.2g} on the smallest, predicted {predicted:.3g} over "
                         f"{len(slopes)} (row, class) curves")  # fmt: skip
     return claim(holds, "; ".join(evidence))
 
@@ -543,7 +548,8 @@ def claims(
     - **M2** holds if, at every temperature, the mean over (row, class) curves of the least-squares slope of the
       margin against :math:`\log(1/\rho)` is 1 within 2 standard errors plus the largest bias the measured remainder
       can cause (:math:`\max|R|\sum|x-\bar x|/\sum(x-\bar x)^2`), and the mean log-log slope of |remainder| against ρ is
-      :math:`\min(1, 1/T)` within 2 standard errors plus :data:`RATE_TOLERANCE`.
+      :math:`\min(1, 1/T)` as a trend: on the two smallest ρ it is within 2 standard errors of the prediction, or at
+      most half as far from it as on the two largest ρ.
     - **M3** holds if, at the largest K, soft labels beat hard ones for every teacher (error at ρ = 0 minus error at
       the best ρ, paired over splits, above ``significance`` standard errors), and for the weakest teacher the best ρ
       is below 1 and beats ρ = 1 by ``significance`` standard errors.
