@@ -12,6 +12,7 @@ import kdwide
 from kdwide import datasets
 from kdwide.architecture import Architecture
 from kdwide.experiments import multiclass
+from kdwide.stats import ols_slope
 from kdwide.linearized import factorize_kernel
 from kdwide.predict import converged_students
 from kdwide.seeds import Streams
@@ -127,9 +128,9 @@ def test_margin_limit_records_and_the_local_slope() -> None:
 
 
 def test_ols_slope() -> None:
-    assert multiclass.ols_slope([0, 1, 2], [1, 3, 5]) == pytest.approx(2.0)
+    assert ols_slope([0, 1, 2], [1, 3, 5]) == pytest.approx(2.0)
     with pytest.raises(ValueError, match="x"):
-        multiclass.ols_slope([1, 1], [0, 1])
+        ols_slope([1, 1], [0, 1])
 
 
 def digit_run(splits: int = 2):

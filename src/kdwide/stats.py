@@ -11,7 +11,7 @@ import pandas as pd
 
 from kdwide.validation import check_same_shape
 
-__all__ = ["Estimate", "SlopeEstimate", "paired_difference", "wilson_interval", "fitted_slopes", "loglog_fit", "loglog_slope", "seed_means", "standard_error"]
+__all__ = ["Estimate", "SlopeEstimate", "paired_difference", "wilson_interval", "fitted_slopes", "loglog_fit", "loglog_slope", "ols_slope", "seed_means", "standard_error"]
 
 
 def standard_error(values) -> float:
@@ -93,6 +93,15 @@ def loglog_fit(x: Sequence[float], y: Sequence[float]) -> SlopeEstimate:
     spread = np.sum((log_x - log_x.mean()) ** 2)
     error = float(np.sqrt(np.sum(residuals**2) / (x.size - 2) / spread)) if x.size > 2 else float("nan")
     return SlopeEstimate(float(slope), error, int(x.size))
+
+
+def ols_slope(x, y) -> float:
+    """Least-squares slope of ``y`` against ``x`` (1-D, ≥ 2 points, ``x`` not constant)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.shape != y.shape or x.ndim != 1 or x.size < 2 or np.ptp(x) == 0:
+        raise ValueError(f"x and y must be 1-D of the same length >= 2 with x not constant, got {x.shape}, {y.shape}")
+    centred = x - x.mean()
+    return float(centred @ (y - y.mean()) / (centred @ centred))
 
 
 def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["claim"]
+__all__ = ["claim", "percent"]
 
 
 def claim(holds: bool, evidence: str) -> dict[str, Any]:
@@ -32,3 +32,13 @@ def claim(holds: bool, evidence: str) -> dict[str, Any]:
       {'holds': True, 'evidence': 'risk 0.2 below 0.5'}
     """
     return {"holds": bool(holds), "evidence": str(evidence)}
+
+
+def percent(value: float) -> str:
+    """A share as claims' evidence prints it: percent, 3 significant digits.
+
+    Example:
+      >>> percent(0.01234)
+      '1.23%'
+    """
+    return f"{100 * value:.3g}%"

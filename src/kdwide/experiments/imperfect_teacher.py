@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 
 from kdwide.effective_logit import effective_logit, effective_logit_rho_derivative
-from kdwide.experiments import claim
+from kdwide.experiments import claim, percent
 from kdwide.linearized import (
     KernelFactorization,
     factorize_kernel,
@@ -712,10 +712,6 @@ def soft_ratio_table(records: Sequence[dict], *, significance: float = 2.0) -> l
     return rows
 
 
-def _percent(value: float) -> str:
-    return f"{100 * value:.3g}%"
-
-
 SLOPE_RELATIVE_TOLERANCE = 1e-4
 """I3: the closed-form slope of cos α at ρ = 1 must equal the finite difference to this relative difference."""
 PERFECT_SLOPE_TOLERANCE = 1e-9
@@ -735,14 +731,14 @@ def _optimal_soft_ratio_claim(table: Sequence[dict], *, flat_tolerance: float) -
         if winners:
             r = max(winners, key=lambda r: r["margin"] / max(r["margin_standard_error"], 1e-300))
             text = (
-                f"{dataset} T={temperature:g}: teacher {r['teacher_quality']:g} (error {_percent(r['teacher_error'])} < "
-                f"hard-label {_percent(r['hard_student_error'])}) best rho {r['best_rho']:g}, margin "
-                f"{_percent(r['margin'])} +- {_percent(r['margin_standard_error'])}"
+                f"{dataset} T={temperature:g}: teacher {r['teacher_quality']:g} (error {percent(r['teacher_error'])} < "
+                f"hard-label {percent(r['hard_student_error'])}) best rho {r['best_rho']:g}, margin "
+                f"{percent(r['margin'])} +- {percent(r['margin_standard_error'])}"
             )  # fmt: skip
         else:
             text = f"{dataset} T={temperature:g}: no teacher better than hard labels with a significant best rho < 1"
         if perfect:
-            text += f"; perfect teacher margin {_percent(max(r['margin'] for r in perfect))} (flat: {flat})"
+            text += f"; perfect teacher margin {percent(max(r['margin'] for r in perfect))} (flat: {flat})"
         evidence.append(text)
     return claim(holds, "; ".join(evidence))
 

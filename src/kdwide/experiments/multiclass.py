@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from kdwide.effective_logit import effective_logit
-from kdwide.experiments import claim
+from kdwide.experiments import claim, percent
 from kdwide.linearized import factorize_kernel
 from kdwide.predict import converged_students
 from kdwide.seeds import Streams
@@ -40,7 +40,7 @@ from kdwide.softmax_effective_logits import (
     effective_logits_rho_derivative,
     softmax_stationarity_residual,
 )
-from kdwide.stats import loglog_fit, paired_difference, seed_means
+from kdwide.stats import loglog_fit, ols_slope, paired_difference, seed_means
 from kdwide.validation import check_class_labels, check_finite, check_positive_int, check_soft_ratio, check_temperature
 
 __all__ = [
@@ -54,7 +54,6 @@ __all__ = [
     "random_teacher_rows",
     "margin_limit_records",
     "asymptotic_margins",
-    "ols_slope",
     "digit_records",
     "soft_label_table",
     "claims",
@@ -283,15 +282,6 @@ def asymptotic_margins(teacher_logits, labels, *, rho: float, temperature: float
     return np.where(np.arange(n_classes)[None, :] == labels[:, None], 0.0, margins)
 
 
-def ols_slope(x, y) -> float:
-    """Least-squares slope of ``y`` against ``x`` (1-D, ≥ 2 points, ``x`` not constant)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if x.shape != y.shape or x.ndim != 1 or x.size < 2 or np.ptp(x) == 0:
-        raise ValueError(f"x and y must be 1-D of the same length >= 2 with x not constant, got {x.shape}, {y.shape}")
-    centred = x - x.mean()
-    return float(centred @ (y - y.mean()) / (centred @ centred))
-
-
 # ---------------------------------------------------------------------------------------------------------
 # M3, M4: distillation on the digits
 # ---------------------------------------------------------------------------------------------------------
@@ -441,10 +431,6 @@ def soft_label_table(records: Sequence[dict]) -> list[dict]:
     return rows
 
 
-def _percent(value: float) -> str:
-    return f"{100 * value:.3g}%"
-
-
 def _existence_claim(residuals: np.ndarray, eigenvalues: np.ndarray, binary_difference: float) -> dict[str, Any]:
     residual, smallest = float(np.max(residuals)), float(np.min(eigenvalues))
     holds = residual <= RESIDUAL_TOLERANCE and smallest > 0 and binary_difference <= BINARY_TOLERANCE
@@ -495,12 +481,12 @@ def _soft_beats_hard_claim(table: Sequence[dict], *, significance: float) -> dic
     weakest = rows[0]
     holds = all(row["gain"] > significance * row["gain_standard_error"] for row in rows)
     holds &= weakest["best_rho"] < 1 and weakest["margin_over_soft"] > significance * weakest["margin_over_soft_standard_error"]
-    evidence = [f"K={largest}, teacher on {row['teacher_size']} images per class (error {_percent(row['teacher_error'])}): "
-                f"hard {_percent(row['hard_student_error'])}, best rho {row['best_rho']:g} "
-                f"({_percent(row['best_student_error'])}, per split {row['best_rho_per_split_mean']:.3g} +- "
-                f"{row['best_rho_per_split_standard_error']:.2g}), soft labels gain {_percent(row['gain'])} +- "
-                f"{_percent(row['gain_standard_error'])}, best beats rho=1 by {_percent(row['margin_over_soft'])} +- "
-                f"{_percent(row['margin_over_soft_standard_error'])}" for row in rows]  # fmt: skip
+    evidence = [f"K={largest}, teacher on {row['teacher_size']} images per class (error {percent(row['teacher_error'])}): "
+                f"hard {percent(row['hard_student_error'])}, best rho {row['best_rho']:g} "
+                f"({percent(row['best_student_error'])}, per split {row['best_rho_per_split_mean']:.3g} +- "
+                f"{row['best_rho_per_split_standard_error']:.2g}), soft labels gain {percent(row['gain'])} +- "
+                f"{percent(row['gain_standard_error'])}, best beats rho=1 by {percent(row['margin_over_soft'])} +- "
+                f"{percent(row['margin_over_soft_standard_error'])}" for row in rows]  # fmt: skip
     return claim(holds, "; ".join(evidence))
 
 
@@ -518,11 +504,11 @@ def _gain_with_classes_claim(records: Sequence[dict], table: Sequence[dict], *, 
 
     difference = paired_difference(gains(most), gains(fewest))
     rows = {row["n_classes"]: row for row in table if row["teacher_size"] == size}
-    per_class = ", ".join(f"K={k}: {_percent(rows[k]['gain'])} +- {_percent(rows[k]['gain_standard_error'])} "
+    per_class = ", ".join(f"K={k}: {percent(rows[k]['gain'])} +- {percent(rows[k]['gain_standard_error'])} "
                           f"(relative {rows[k]['relative_gain']:.2g})" for k in sorted(rows))  # fmt: skip
     return claim(difference.mean > significance * difference.standard_error,
                  f"teacher on {size} images per class, gain of the best rho over hard labels: {per_class}; "
-                 f"K={most} minus K={fewest}: {_percent(difference.mean)} +- {_percent(difference.standard_error)}")
+                 f"K={most} minus K={fewest}: {percent(difference.mean)} +- {percent(difference.standard_error)}")
 
 
 def claims(
